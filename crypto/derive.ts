@@ -1,0 +1,83 @@
+/**
+ * Names and addresses DESIGN.md derives from keys:
+ *
+ * - TUN device name: `<prefix><first 8 hex of sha256(peerPK || iface)>`, where
+ *   peerPK is the neighbour's 32-byte Ed25519 key and iface the mesh
+ *   interface name in UTF-8. At most 15 characters (IFNAMSIZ - 1).
+ * - Tunnel link-local address of a node: fe80::/64 with the interface id =
+ *   the first 8 bytes of sha256(node's Ed25519 public key).
+ */
+import { createHash } from 'node:crypto';
+import { ScroogeError } from './errors.js';
+
+export const IFNAME_MAX = 15;
+export const DEFAULT_TUN_PREFIX = 'scr';
+
+function sha256(...parts: Uint8Array[]): Uint8Array {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
+/** The 8 hex characters of the TUN name for (peer, interface). */
+export function tunNameSuffix(peerPublicKey: Uint8Array, iface: string): string {
+  const digest = sha256(peerPublicKey, new TextEncoder().encode(iface));
+  return Buffer.from(digest.subarray(0, 4)).toString('hex');
+}
+
+export function validateTunPrefix(prefix: string): void {
+  if (prefix.length + 8 > IFNAME_MAX || !/^[A-Za-z0-9_.-]*$/.test(prefix)) {
+    throw new ScroogeError(
+      'ERR_CONFIG',
+      `TUN prefix "${prefix}" must be at most ${IFNAME_MAX - 8} characters of [A-Za-z0-9_.-]`,
+    );
+  }
+}
+
+export function tunName(prefix: string, peerPublicKey: Uint8Array, iface: string): string {
+  validateTunPrefix(prefix);
+  return prefix + tunNameSuffix(peerPublicKey, iface);
+}
+
+/** The 8-byte IPv6 interface identifier of a node. */
+export function linkLocalInterfaceId(publicKey: Uint8Array): Uint8Array {
+  return sha256(publicKey).subarray(0, 8);
+}
+
+/** The node's 16-byte tunnel link-local address. */
+export function linkLocalBytes(publicKey: Uint8Array): Uint8Array {
+  const a = new Uint8Array(16);
+  a[0] = 0xfe;
+  a[1] = 0x80;
+  a.set(linkLocalInterfaceId(publicKey), 8);
+  return a;
+}
+
+/** The node's tunnel link-local address in canonical text form (RFC 5952). */
+export function linkLocalAddress(publicKey: Uint8Array): string {
+  return formatIPv6(linkLocalBytes(publicKey));
+}
+
+/** RFC 5952 text of a 16-byte IPv6 address (longest zero run compressed). */
+export function formatIPv6(a: Uint8Array): string {
+  const words: number[] = [];
+  for (let i = 0; i < 16; i += 2) words.push(((a[i] as number) << 8) | (a[i + 1] as number));
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = words.map((w) => w.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+}

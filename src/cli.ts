@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+/**
+ * The `scrooge` command. Every failure is one line on stderr and a non-zero
+ * exit (2 for usage errors, 1 otherwise); stack traces only with
+ * SCROOGE_DEBUG=1.
+ */
+import { isScroogeError } from '../crypto/index.js';
+import { INSPECT_HELP, inspect, KEYGEN_HELP, keygen } from './cli/keys.js';
+
+type Command = { run: (args: string[]) => number | Promise<number>; help: string; summary: string };
+
+const commands: Record<string, Command> = {
+  keygen: { run: keygen, help: KEYGEN_HELP, summary: 'create an identity key' },
+  inspect: { run: inspect, help: INSPECT_HELP, summary: 'show a key and the names derived from it' },
+};
+
+function usage(): string {
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`);
+  return `usage: scrooge <command> [options]\n\ncommands:\n${rows.join('\n')}\n\nscrooge <command> --help shows a command's options.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    process.stdout.write('scrooge 0.1.0\n');
+    return 0;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    process.stderr.write(`scrooge: unknown command "${name}" (see scrooge --help)\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${command.help}\n`);
+    return 0;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (process.env.SCROOGE_DEBUG === '1') console.error(e);
+    if (isScroogeError(e)) {
+      process.stderr.write(`scrooge: ${e.message}\n`);
+      process.exitCode = e.code === 'ERR_USAGE' || e.code === 'ERR_CONFIG' ? 2 : 1;
+    } else {
+      process.stderr.write(`scrooge: internal error: ${(e as Error)?.message ?? String(e)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

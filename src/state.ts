@@ -1,0 +1,71 @@
+/**
+ * Files in the state directory: atomic writes, the seq ceiling, the pid lock.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ScroogeError } from '../crypto/index.js';
+import type { SeqStore } from './control/seq.js';
+
+/** Writes `data` to `path` atomically and durably (tmp file, fsync, rename, fsync dir). */
+export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  try {
+    const dfd = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  }
+}
+
+export function ensureStateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+  } catch (e) {
+    throw new ScroogeError('ERR_STATE_DIR', `state directory ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** The seq ceiling file: one decimal line. */
+export function fileSeqStore(dir: string): SeqStore {
+  const path = join(dir, 'seq');
+  return {
+    load() {
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw new ScroogeError('ERR_SEQ_STATE', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+      }
+      const line = text.trim();
+      if (!/^(?:0|[1-9][0-9]{0,19})$/.test(line)) {
+        throw new ScroogeError(
+          'ERR_SEQ_STATE',
+          `${path} is corrupt (expected one decimal number). Neighbours reject sequence numbers below what they have seen; ` +
+            'if you delete this file, the node uses the wall clock and must not be started with a clock earlier than before',
+        );
+      }
+      return BigInt(line);
+    },
+    save(ceiling) {
+      try {
+        writeFileAtomic(path, `${ceiling}\n`);
+      } catch (e) {
+        throw new ScroogeError('ERR_SEQ_STATE', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
+      }
+    },
+  };
+}
