@@ -33,7 +33,13 @@ function bench(b: CryptoBackend, budgetMs: number): Record<string, number> {
     out[`seal ${size} B`] = timeOp((i) => {
       const off = (i & 63) * 2048;
       nonceView.setUint32(4, i, true);
-      b.seal(key, nonce, slab.subarray(off, off + 16), slab.subarray(off + 16, off + 16 + size), slab.subarray(off + 16 + size, off + 32 + size));
+      b.seal(
+        key,
+        nonce,
+        slab.subarray(off, off + 16),
+        slab.subarray(off + 16, off + 16 + size),
+        slab.subarray(off + 16 + size, off + 32 + size),
+      );
     }, budgetMs);
     // open needs valid ciphertext: prepare one sealed packet per slot, reseal after opening
     const sealed = new Uint8Array(size + 32);

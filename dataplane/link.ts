@@ -1,0 +1,72 @@
+/**
+ * TUN device setup: open by name (IFF_TUN | IFF_NO_PI, non-blocking), turn
+ * off the kernel's own IPv6 link-local generation (the only link-local is the
+ * one derived from the node key), set the MTU, add addresses (rtnetlink, no
+ * DAD), bring the link up. No process is spawned.
+ *
+ * The device disappears when its fd is closed, so a crashed daemon leaves no
+ * devices behind.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { ScroogeError } from '../crypto/index.js';
+import { native, nativeError } from './native.js';
+
+export interface InterfaceAddress {
+  family: 4 | 6;
+  address: Uint8Array;
+  prefixLen: number;
+}
+
+export interface TunDevice {
+  readonly name: string;
+  readonly fd: number;
+  readonly ifindex: number;
+}
+
+/** The kernel's MTU limits for a TUN device. */
+export const MIN_TUN_MTU = 1280;
+export const MAX_TUN_MTU = 65535;
+
+export function openTunDevice(name: string, mtu: number, addresses: InterfaceAddress[]): TunDevice {
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > MAX_TUN_MTU) {
+    throw new ScroogeError('ERR_DEVICE', `${name}: MTU ${mtu} out of range`);
+  }
+  const n = native();
+  let dev: { fd: number; name: string };
+  try {
+    dev = n.tunOpen(name, false);
+  } catch (e) {
+    throw nativeError('ERR_DEVICE', `cannot create TUN device ${name}`, e);
+  }
+  try {
+    // Before the link goes up: no kernel-made link-local (addr_gen_mode 1 = none).
+    const conf = `/proc/sys/net/ipv6/conf/${dev.name}/addr_gen_mode`;
+    if (existsSync(conf)) {
+      try {
+        writeFileSync(conf, '1');
+      } catch {
+        // read-only /proc (some containers): the extra address is harmless
+      }
+    }
+    n.linkSetMtu(dev.name, mtu);
+    const ifindex = n.linkIndex(dev.name);
+    for (const a of addresses) {
+      if (a.family === 6 && mtu < MIN_TUN_MTU) continue; // IPv6 needs 1280
+      n.addrChange(ifindex, a.address, a.prefixLen, true);
+    }
+    n.linkSetUp(dev.name, true);
+    return { name: dev.name, fd: dev.fd, ifindex };
+  } catch (e) {
+    n.closeFd(dev.fd);
+    throw e instanceof ScroogeError ? e : nativeError('ERR_DEVICE', `cannot configure TUN device ${name}`, e);
+  }
+}
+
+/** Adds or removes an address on a live device (node addresses can change at run time). */
+export function changeAddress(ifindex: number, a: InterfaceAddress, add: boolean): void {
+  try {
+    native().addrChange(ifindex, a.address, a.prefixLen, add);
+  } catch (e) {
+    throw nativeError('ERR_NETLINK', `cannot ${add ? 'add' : 'remove'} address on ifindex ${ifindex}`, e);
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The pure tunnel core: sessions, make-before-break rotation, encryption in
+ * place, replay protection, timers and counters. No I/O, no clock reads: the
+ * shell (tunnel.ts) passes `nowMs` and moves the bytes.
+ *
+ * Sessions of one tunnel:
+ *   current   sends and receives
+ *   previous  receives only: the old session after a rotation, until it expires
+ *   pending   receives only: a session we answered (responder side); it becomes
+ *             current when the first authenticated packet arrives on it, which
+ *             proves the initiator has the keys. The initiator switches at once
+ *             (the responder already has the keys) and sends a keepalive.
+ *
+ * Timers (all polled by the shell's one tick, see tick()):
+ *   KEEPALIVE_AFTER_MS  send an empty packet after this long without sending
+ *   DEAD_AFTER_MS       no authenticated packet this long: the tunnel is down
+ *   REKEY_AFTER_MS      the control plane starts a new exchange
+ *   REJECT_AFTER_MS     a session this old is never used again
+ */
+import type { CryptoBackend } from '../crypto/index.js';
+import { ReplayWindow } from '../crypto/index.js';
+import {
+  COUNTER_HI_LIMIT,
+  HEADER_BYTES,
+  MSG_DATA,
+  readU32LE,
+  TAG_BYTES,
+  TUNNEL_OVERHEAD,
+  writeHeader,
+} from './packet.js';
+
+export const KEEPALIVE_AFTER_MS = 10_000;
+export const DEAD_AFTER_MS = 30_000;
+export const REKEY_AFTER_MS = 120_000;
+export const REJECT_AFTER_MS = 180_000;
+/** Ask for a rekey long before counters could matter (DESIGN: long before 2^60). */
+export const REKEY_AFTER_MESSAGES = 2 ** 48;
+/** Never send with a counter at or above this. */
+export const REJECT_AFTER_MESSAGES = 2 ** 48 + 2 ** 32;
+
+/** Why a received datagram was dropped (negative results of open()). */
+export const Drop = {
+  malformed: -1,
+  staleSession: -2,
+  replay: -3,
+  badTag: -4,
+} as const;
+
+export interface SessionKeys {
+  readonly sendKey: Uint8Array;
+  readonly recvKey: Uint8Array;
+  readonly sessionId: number;
+}
+
+export class Session {
+  readonly id: number;
+  readonly sendKey: Uint8Array;
+  readonly recvKey: Uint8Array;
+  readonly createdMs: number;
+  sendCounter = 0;
+  readonly replay = new ReplayWindow();
+
+  constructor(keys: SessionKeys, createdMs: number) {
+    this.id = keys.sessionId >>> 0;
+    this.sendKey = keys.sendKey;
+    this.recvKey = keys.recvKey;
+    this.createdMs = createdMs;
+  }
+}
+
+export class TunnelCounters {
+  txPackets = 0;
+  txBytes = 0; // inner (payload) bytes
+  txWireBytes = 0; // UDP payload bytes (payload + 32)
+  txKeepalives = 0;
+  rxPackets = 0;
+  rxBytes = 0;
+  rxWireBytes = 0;
+  rxKeepalives = 0;
+  dropMalformed = 0;
+  dropBadTag = 0;
+  dropReplay = 0;
+  dropStaleSession = 0;
+  dropNoSession = 0; // tx with no usable session
+  dropQueueFull = 0;
+  dropDeviceError = 0; // TUN write failed
+  dropSendError = 0; // UDP send failed
+  rotations = 0;
+}
+
+export interface TickResult {
+  /** Send a keepalive now (nothing sent for KEEPALIVE_AFTER_MS). */
+  keepalive: boolean;
+  /** The current session is due for replacement (age or counter). */
+  rekeyDue: boolean;
+  /** No authenticated packet for DEAD_AFTER_MS. */
+  dead: boolean;
+  /** No usable session to send with. */
+  noSession: boolean;
+}
+
+export class TunnelCore {
+  current: Session | undefined;
+  previous: Session | undefined;
+  pending: Session | undefined;
+  /** When we last sent anything (data or keepalive). */
+  lastSendMs = Number.NEGATIVE_INFINITY;
+  /** When we last received an authenticated packet. */
+  lastAuthRecvMs = Number.NEGATIVE_INFINITY;
+  /** When the last session was installed (the dead timer runs from here too). */
+  lastInstallMs = Number.NEGATIVE_INFINITY;
+  readonly counters = new TunnelCounters();
+  private readonly nonce = new Uint8Array(12);
+  private readonly ad = new Uint8Array(HEADER_BYTES);
+
+  constructor(private readonly aead: Pick<CryptoBackend, 'seal' | 'open'>) {}
+
+  /**
+   * Installs a freshly negotiated session. The initiator sends on it at once;
+   * the responder keeps it pending until the peer uses it. Returns false (and
+   * installs nothing) if its id collides with a live session of this tunnel.
+   */
+  install(keys: SessionKeys, nowMs: number, role: 'initiator' | 'responder'): boolean {
+    const id = keys.sessionId >>> 0;
+    for (const s of [this.current, this.previous, this.pending]) if (s && s.id === id) return false;
+    const s = new Session(keys, nowMs);
+    if (role === 'initiator') {
+      if (this.current) this.previous = this.current;
+      this.current = s;
+      this.counters.rotations++;
+    } else {
+      this.pending = s;
+    }
+    this.lastInstallMs = nowMs;
+    return true;
+  }
+
+  /** Drops every session (tunnel down or closed). */
+  clear(): void {
+    this.current = undefined;
+    this.previous = undefined;
+    this.pending = undefined;
+  }
+
+  /** Sessions that may still be used at `nowMs`. */
+  usable(s: Session | undefined, nowMs: number): s is Session {
+    return s !== undefined && nowMs - s.createdMs < REJECT_AFTER_MS;
+  }
+
+  /**
+   * Encrypts in place: header at buf[hdrOff..+16), payload at
+   * buf[hdrOff+16..+len), tag written after it. Returns the datagram length,
+   * or 0 if there is no usable session (counted as dropNoSession).
+   */
+  seal(buf: Uint8Array, hdrOff: number, len: number, nowMs: number): number {
+    const s = this.current;
+    if (s === undefined || nowMs - s.createdMs >= REJECT_AFTER_MS || s.sendCounter >= REJECT_AFTER_MESSAGES) {
+      this.counters.dropNoSession++;
+      return 0;
+    }
+    const counter = s.sendCounter++;
+    writeHeader(buf, hdrOff, s.id, counter);
+    const ad = this.ad;
+    const nonce = this.nonce;
+    for (let i = 0; i < HEADER_BYTES; i++) ad[i] = buf[hdrOff + i] as number;
+    for (let i = 0; i < 8; i++) nonce[4 + i] = buf[hdrOff + 8 + i] as number;
+    const p = hdrOff + HEADER_BYTES;
+    this.aead.seal(s.sendKey, nonce, ad, buf.subarray(p, p + len), buf.subarray(p + len, p + len + TAG_BYTES));
+    this.lastSendMs = nowMs;
+    const c = this.counters;
+    if (len === 0) c.txKeepalives++;
+    else {
+      c.txPackets++;
+      c.txBytes += len;
+    }
+    c.txWireBytes += len + TUNNEL_OVERHEAD;
+    return len + TUNNEL_OVERHEAD;
+  }
+
+  /**
+   * Authenticates and decrypts a datagram in place (buf[off..off+len)). The
+   * payload is then at buf[off+16 ..]. Returns the payload length (0 for a
+   * keepalive) or a negative Drop code (already counted). Never throws.
+   */
+  open(buf: Uint8Array, off: number, len: number, nowMs: number): number {
+    const c = this.counters;
+    if (
+      len < TUNNEL_OVERHEAD ||
+      buf[off] !== MSG_DATA ||
+      ((buf[off + 1] as number) | (buf[off + 2] as number) | (buf[off + 3] as number)) !== 0
+    ) {
+      c.dropMalformed++;
+      return Drop.malformed;
+    }
+    const id = readU32LE(buf, off + 4);
+    let s = this.current;
+    if (s === undefined || s.id !== id) {
+      s = this.pending;
+      if (s === undefined || s.id !== id) {
+        s = this.previous;
+        if (s === undefined || s.id !== id) {
+          c.dropStaleSession++;
+          return Drop.staleSession;
+        }
+      }
+    }
+    if (nowMs - s.createdMs >= REJECT_AFTER_MS) {
+      c.dropStaleSession++;
+      return Drop.staleSession;
+    }
+    const hi = readU32LE(buf, off + 12);
+    if (hi >= COUNTER_HI_LIMIT) {
+      c.dropReplay++;
+      return Drop.replay;
+    }
+    const counter = hi * 4294967296 + readU32LE(buf, off + 8);
+    if (!s.replay.check(counter)) {
+      c.dropReplay++;
+      return Drop.replay;
+    }
+    const ad = this.ad;
+    const nonce = this.nonce;
+    for (let i = 0; i < HEADER_BYTES; i++) ad[i] = buf[off + i] as number;
+    for (let i = 0; i < 8; i++) nonce[4 + i] = buf[off + 8 + i] as number;
+    const p = off + HEADER_BYTES;
+    const plen = len - TUNNEL_OVERHEAD;
+    if (
+      !this.aead.open(s.recvKey, nonce, ad, buf.subarray(p, p + plen), buf.subarray(p + plen, p + plen + TAG_BYTES))
+    ) {
+      c.dropBadTag++;
+      return Drop.badTag;
+    }
+    s.replay.accept(counter);
+    this.lastAuthRecvMs = nowMs;
+    if (s === this.pending) {
+      // The initiator used the new session: it has the keys. Switch to it.
+      this.previous = this.current;
+      this.current = s;
+      this.pending = undefined;
+      c.rotations++;
+    }
+    if (plen === 0) c.rxKeepalives++;
+    else {
+      c.rxPackets++;
+      c.rxBytes += plen;
+    }
+    c.rxWireBytes += len;
+    return plen;
+  }
+
+  /** Polled by the shell's tick: expires old sessions and reports what is due. */
+  tick(nowMs: number): TickResult {
+    if (this.previous && nowMs - this.previous.createdMs >= REJECT_AFTER_MS) this.previous = undefined;
+    if (this.pending && nowMs - this.pending.createdMs >= REJECT_AFTER_MS) this.pending = undefined;
+    const cur = this.current;
+    const usable = cur !== undefined && nowMs - cur.createdMs < REJECT_AFTER_MS;
+    const lastSign = Math.max(this.lastAuthRecvMs, this.lastInstallMs);
+    return {
+      keepalive: usable && nowMs - this.lastSendMs >= KEEPALIVE_AFTER_MS,
+      rekeyDue:
+        cur !== undefined && (nowMs - cur.createdMs >= REKEY_AFTER_MS || cur.sendCounter >= REKEY_AFTER_MESSAGES),
+      dead: lastSign !== Number.NEGATIVE_INFINITY && nowMs - lastSign >= DEAD_AFTER_MS,
+      noSession: !usable,
+    };
+  }
+}

@@ -1,0 +1,200 @@
+import test from 'ava';
+import { deriveSessionKeys, tunnelKeyPair } from '../crypto/index.js';
+import { readHeader, TUNNEL_OVERHEAD } from '../dataplane/packet.js';
+import {
+  DEAD_AFTER_MS,
+  Drop,
+  KEEPALIVE_AFTER_MS,
+  REJECT_AFTER_MS,
+  REKEY_AFTER_MS,
+  TunnelCore,
+} from '../dataplane/session.js';
+import { defaultTestBackend, prng } from './helpers/backends.js';
+import { MemNet } from './helpers/memnet.js';
+
+const backend = defaultTestBackend();
+
+/** A negotiated pair of session keys, as the control plane would produce. */
+function keyPair(seed: number) {
+  const r = prng(seed);
+  const a = tunnelKeyPair(backend, r.bytes(32));
+  const b = tunnelKeyPair(backend, r.bytes(32));
+  return { a: deriveSessionKeys(backend, a, b.publicKey), b: deriveSessionKeys(backend, b, a.publicKey) };
+}
+
+function packet(payload: Uint8Array): { buf: Uint8Array; len: number } {
+  const buf = new Uint8Array(payload.length + TUNNEL_OVERHEAD + 8);
+  buf.set(payload, 16);
+  return { buf, len: payload.length };
+}
+
+/** A sends one payload to B through `net`; returns the datagram bytes. */
+function sealTo(core: TunnelCore, payload: Uint8Array, now: number): Uint8Array | undefined {
+  const { buf, len } = packet(payload);
+  const n = core.seal(buf, 0, len, now);
+  return n === 0 ? undefined : buf.subarray(0, n);
+}
+
+test('initiator sends at once; responder promotes its pending session on the first authenticated packet', (t) => {
+  const A = new TunnelCore(backend);
+  const B = new TunnelCore(backend);
+  const k = keyPair(1);
+  t.true(A.install(k.a, 0, 'initiator'));
+  t.true(B.install(k.b, 0, 'responder'));
+  t.is(B.current, undefined);
+  t.is(sealTo(B, new Uint8Array([1]), 1), undefined, 'responder cannot send before the initiator speaks');
+  t.is(B.counters.dropNoSession, 1);
+  const ka = sealTo(A, new Uint8Array(0), 2) as Uint8Array;
+  t.is(ka.length, TUNNEL_OVERHEAD);
+  t.is(B.open(ka, 0, ka.length, 3), 0, 'keepalive');
+  t.is(B.current?.id, k.b.sessionId);
+  t.is(B.counters.rxKeepalives, 1);
+  const msg = new TextEncoder().encode('hello through the tunnel');
+  const d = sealTo(B, msg, 4) as Uint8Array;
+  t.is(readHeader(d)?.sessionId, k.a.sessionId);
+  t.is(A.open(d, 0, d.length, 5), msg.length);
+  t.deepEqual(d.subarray(16, 16 + msg.length), msg);
+});
+
+test('nonce/header layout: counters count from 0 and the header is type 1, zero, session id, counter', (t) => {
+  const A = new TunnelCore(backend);
+  const k = keyPair(2);
+  A.install(k.a, 0, 'initiator');
+  for (let i = 0; i < 3; i++) {
+    const d = sealTo(A, new Uint8Array(10), 0) as Uint8Array;
+    t.deepEqual(readHeader(d), { type: 1, sessionId: k.a.sessionId, counter: i });
+    t.deepEqual(Array.from(d.subarray(0, 4)), [1, 0, 0, 0]);
+  }
+});
+
+test('drops: replayed, bit-flipped, malformed and unknown-session datagrams are counted, never thrown', (t) => {
+  const A = new TunnelCore(backend);
+  const B = new TunnelCore(backend);
+  const k = keyPair(3);
+  A.install(k.a, 0, 'initiator');
+  B.install(k.b, 0, 'responder');
+  const d = sealTo(A, new Uint8Array([9, 9, 9]), 0) as Uint8Array;
+  const copy = Uint8Array.from(d);
+  t.is(B.open(d, 0, d.length, 1), 3);
+  t.is(B.open(Uint8Array.from(copy), 0, copy.length, 1), Drop.replay);
+  const d2 = sealTo(A, new Uint8Array([1, 2, 3, 4]), 2) as Uint8Array;
+  for (const bit of [0, 8 * 20, 8 * (d2.length - 1)]) {
+    const bad = Uint8Array.from(d2);
+    bad[bit >> 3] = (bad[bit >> 3] as number) ^ 1;
+    const r = B.open(bad, 0, bad.length, 3);
+    t.true(r === Drop.badTag || r === Drop.malformed, `bit ${bit}: ${r}`);
+  }
+  t.is(B.open(Uint8Array.from(d2), 0, d2.length, 3), 4, 'the real one still opens after forgeries');
+  t.is(B.open(new Uint8Array(31), 0, 31, 3), Drop.malformed);
+  const wrongType = Uint8Array.from(d2);
+  wrongType[0] = 2;
+  t.is(B.open(wrongType, 0, wrongType.length, 3), Drop.malformed);
+  const otherSession = Uint8Array.from(d2);
+  otherSession[4] = (otherSession[4] as number) ^ 0xff;
+  t.is(B.open(otherSession, 0, otherSession.length, 3), Drop.staleSession);
+  const c = B.counters;
+  t.is(c.dropReplay, 1);
+  t.true(c.dropBadTag >= 2);
+  t.is(c.dropStaleSession, 1);
+  t.is(c.rxPackets, 2);
+});
+
+test('reordering within the window is accepted once each', (t) => {
+  const A = new TunnelCore(backend);
+  const B = new TunnelCore(backend);
+  const k = keyPair(4);
+  A.install(k.a, 0, 'initiator');
+  B.install(k.b, 0, 'responder');
+  const ds = Array.from({ length: 200 }, () => sealTo(A, new Uint8Array(5), 0) as Uint8Array);
+  const order = ds.map((_, i) => i).sort((x, y) => ((x * 7919) % 200) - ((y * 7919) % 200));
+  let ok = 0;
+  for (const i of order) if (B.open(Uint8Array.from(ds[i] as Uint8Array), 0, 37, 1) === 5) ok++;
+  t.is(ok, 200);
+  for (const i of order.slice(0, 20)) t.is(B.open(Uint8Array.from(ds[i] as Uint8Array), 0, 37, 1), Drop.replay);
+});
+
+test('rekey under a two-way flood with jitter and duplicates loses nothing (make-before-break)', (t) => {
+  const r = prng(99);
+  const net = new MemNet(() => r.u32() / 2 ** 32);
+  net.jitterMs = 5;
+  net.dupRate = 0.02;
+  const A = new TunnelCore(backend);
+  const B = new TunnelCore(backend);
+  const k = keyPair(5);
+  A.install(k.a, 0, 'initiator');
+  B.install(k.b, 0, 'responder');
+  const sent = { A: 0, B: 0 };
+  const got = { A: new Set<number>(), B: new Set<number>() };
+  const payload = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
+  let rekeys = 0;
+  let confirmAt = -1;
+  let pendingKeys: ReturnType<typeof keyPair> | undefined;
+  for (let now = 0; now < 10_000; now++) {
+    // a ping flood both ways: every ms each side sends one packet
+    for (const [from, core, to] of [
+      ['A', A, 'B'],
+      ['B', B, 'A'],
+    ] as const) {
+      if (core.current === undefined) continue; // B waits for A's first packet (as after a real handshake)
+      const d = sealTo(core, payload(sent[from]), now);
+      if (d) {
+        sent[from]++;
+        net.send(to, d, now);
+      }
+    }
+    // every 2 s A (initiator) starts a rekey: B answers at once (responder), A gets the confirm 3 ms later
+    if (now % 2000 === 1000) {
+      pendingKeys = keyPair(1000 + now);
+      B.install(pendingKeys.b, now, 'responder');
+      confirmAt = now + 3;
+    }
+    if (now === confirmAt && pendingKeys) {
+      A.install(pendingKeys.a, now, 'initiator');
+      rekeys++;
+    }
+    for (const d of net.due(now)) {
+      const core = d.to === 'A' ? A : B;
+      const n = core.open(d.data, 0, d.data.length, now);
+      if (n > 0) got[d.to as 'A' | 'B'].add(new Uint32Array(d.data.slice(16, 20).buffer)[0] as number);
+      else if (n !== Drop.replay) t.fail(`unexpected drop ${n} at ${now}`);
+    }
+  }
+  for (const d of net.due(1e9)) {
+    const core = d.to === 'A' ? A : B;
+    const n = core.open(d.data, 0, d.data.length, 10_010);
+    if (n > 0) got[d.to as 'A' | 'B'].add(new Uint32Array(d.data.slice(16, 20).buffer)[0] as number);
+  }
+  t.is(rekeys, 5);
+  t.is(A.counters.dropNoSession, 0);
+  t.is(B.counters.dropNoSession, 0);
+  t.is(got.B.size, sent.A, 'every packet A sent arrived exactly once');
+  t.is(got.A.size, sent.B, 'every packet B sent arrived exactly once');
+  t.is(A.counters.dropBadTag + B.counters.dropBadTag, 0);
+  t.is(A.counters.dropStaleSession + B.counters.dropStaleSession, 0);
+  t.true(B.counters.rotations >= 5, 'B switched to each new session');
+});
+
+test('timers: keepalive after 10 s idle, rekey due at 120 s, dead after 30 s silent, session rejected at 180 s', (t) => {
+  const A = new TunnelCore(backend);
+  const k = keyPair(6);
+  t.deepEqual(A.tick(0), { keepalive: false, rekeyDue: false, dead: false, noSession: true });
+  A.install(k.a, 0, 'initiator');
+  t.true(A.tick(0).keepalive, 'never sent: keepalive due');
+  sealTo(A, new Uint8Array(1), 0);
+  t.false(A.tick(KEEPALIVE_AFTER_MS - 1).keepalive);
+  t.true(A.tick(KEEPALIVE_AFTER_MS).keepalive);
+  t.false(A.tick(DEAD_AFTER_MS - 1).dead);
+  t.true(A.tick(DEAD_AFTER_MS).dead, 'installed but nothing authenticated for 30 s');
+  t.false(A.tick(REKEY_AFTER_MS - 1).rekeyDue);
+  t.true(A.tick(REKEY_AFTER_MS).rekeyDue);
+  t.truthy(sealTo(A, new Uint8Array(1), REJECT_AFTER_MS - 1));
+  t.is(sealTo(A, new Uint8Array(1), REJECT_AFTER_MS), undefined);
+  t.true(A.tick(REJECT_AFTER_MS).noSession);
+});
+
+test('a session id collision is refused', (t) => {
+  const A = new TunnelCore(backend);
+  const k = keyPair(7);
+  t.true(A.install(k.a, 0, 'initiator'));
+  t.false(A.install({ ...keyPair(8).a, sessionId: k.a.sessionId }, 1, 'responder'));
+});
