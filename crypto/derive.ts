@@ -64,7 +64,7 @@ export function formatIPv6(a: Uint8Array): string {
   for (let i = 0; i < 16; i += 2) words.push(((a[i] as number) << 8) | (a[i + 1] as number));
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (words[i] !== 0) {
       i++;
       continue;

@@ -18,12 +18,12 @@ import { ScroogeError } from './errors.js';
 
 /** The part of sodium-native's API we use. */
 interface SodiumApi {
-  crypto_sign_seed_keypair(pk: Uint8Array, sk: Uint8Array, seed: Uint8Array): void;
-  crypto_sign_detached(sig: Uint8Array, m: Uint8Array, sk: Uint8Array): void;
-  crypto_sign_verify_detached(sig: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
-  crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
-  crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+  crypto_sign_seed_keypair: (pk: Uint8Array, sk: Uint8Array, seed: Uint8Array) => void;
+  crypto_sign_detached: (sig: Uint8Array, m: Uint8Array, sk: Uint8Array) => void;
+  crypto_sign_verify_detached: (sig: Uint8Array, m: Uint8Array, pk: Uint8Array) => boolean;
+  crypto_scalarmult_base: (q: Uint8Array, n: Uint8Array) => void;
+  crypto_scalarmult: (q: Uint8Array, n: Uint8Array, p: Uint8Array) => void;
+  crypto_aead_chacha20poly1305_ietf_encrypt_detached: (
     c: Uint8Array,
     mac: Uint8Array,
     m: Uint8Array,
@@ -31,8 +31,8 @@ interface SodiumApi {
     nsec: null,
     npub: Uint8Array,
     k: Uint8Array,
-  ): number;
-  crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+  ) => number;
+  crypto_aead_chacha20poly1305_ietf_decrypt_detached: (
     m: Uint8Array,
     nsec: null,
     c: Uint8Array,
@@ -40,7 +40,7 @@ interface SodiumApi {
     ad: Uint8Array | null,
     npub: Uint8Array,
     k: Uint8Array,
-  ): void;
+  ) => void;
 }
 
 /** Loads sodium-native; throws ERR_CRYPTO_BACKEND with the reason if it cannot. */

@@ -58,7 +58,7 @@ export function parseIPv6(text: string): Uint8Array | undefined {
   } else {
     const all = parseGroups(head);
     if (all?.length !== 8) return undefined;
-    words = all as number[];
+    words = all;
   }
   const out = new Uint8Array(16);
   words.forEach((w, i) => {

@@ -40,8 +40,8 @@ test('refuses a key file group or others can read, naming the file and the fix',
       chmodSync(path, mode);
       const err = t.throws(() => loadIdentityWith(backend, path));
       t.true(isScroogeError(err, 'ERR_KEY_FILE_PERMISSIONS'));
-      t.true((err as Error).message.includes(path));
-      t.true((err as Error).message.includes(`chmod 600 ${path}`));
+      t.true(err.message.includes(path));
+      t.true(err.message.includes(`chmod 600 ${path}`));
     }
     chmodSync(path, 0o400);
     t.notThrows(() => loadIdentityWith(backend, path));
@@ -53,7 +53,7 @@ test('missing, malformed and existing files give clear errors', (t) => {
     const missing = join(dir, 'nope');
     const e1 = t.throws(() => loadIdentityWith(backend, missing));
     t.true(isScroogeError(e1, 'ERR_KEY_FILE_MISSING'));
-    t.regex((e1 as Error).message, /scrooge keygen --out/);
+    t.regex(e1.message, /scrooge keygen --out/);
     const bad = join(dir, 'bad');
     writeFileSync(bad, 'not a key\n', { mode: 0o600 });
     t.true(

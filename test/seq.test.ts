@@ -93,7 +93,7 @@ test('file store: round trip, atomic file, corrupt file is a clear error', (t) =
     writeFileSync(join(dir, 'seq'), 'garbage\n');
     const err = t.throws(() => fileSeqStore(dir).load());
     t.true(isScroogeError(err, 'ERR_SEQ_STATE'));
-    t.regex((err as Error).message, /seq is corrupt/);
+    t.regex(err.message, /seq is corrupt/);
     chmodSync(dir, 0o700);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -18,7 +18,8 @@ export interface Parsed {
 export function parseFlags(command: string, args: string[], options: OptionSpec, maxPositionals: number): Parsed {
   let parsed: Parsed;
   try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: true }) as Parsed;
+    const r = parseArgs({ args, options, strict: true, allowPositionals: true });
+    parsed = { values: r.values, positionals: r.positionals };
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0] ?? String(e);
     throw new ScroogeError('ERR_USAGE', `${command}: ${msg.replace(/\. To specify a positional argument.*$/, '')}`);
