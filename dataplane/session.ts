@@ -248,6 +248,48 @@ export class TunnelCore {
     return plen;
   }
 
+  /**
+   * Seals a batch in place. Entry i of `meta` (stride 4) is [payloadOffset,
+   * payloadLength] with HEADER_BYTES of headroom before each payload and
+   * TAG_BYTES after it. Writes [datagramOffset, datagramLength] entries to
+   * `out` and returns how many.
+   */
+  sealList(buf: Uint8Array, meta: Int32Array, n: number, out: Int32Array, nowMs: number): number {
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const off = meta[i * 4] as number;
+      const w = this.seal(buf, off - HEADER_BYTES, meta[i * 4 + 1] as number, nowMs);
+      if (w === 0) continue;
+      out[k * 4] = off - HEADER_BYTES;
+      out[k * 4 + 1] = w;
+      k++;
+    }
+    return k;
+  }
+
+  /**
+   * Opens a batch of datagrams in place (meta entries [offset, length, x,
+   * slot]). Writes the non-empty payloads as [payloadOffset, length] to `out`
+   * and returns how many; `lastSlot[0]` gets the slot of the last
+   * authenticated datagram (-1 if none), for roaming.
+   */
+  openList(buf: Uint8Array, meta: Int32Array, n: number, out: Int32Array, nowMs: number, lastSlot: Int32Array): number {
+    let k = 0;
+    let slot = -1;
+    for (let e = 0; e < n; e++) {
+      const off = meta[e * 4] as number;
+      const plen = this.open(buf, off, meta[e * 4 + 1] as number, nowMs);
+      if (plen < 0) continue;
+      slot = meta[e * 4 + 3] as number;
+      if (plen === 0) continue;
+      out[k * 4] = off + HEADER_BYTES;
+      out[k * 4 + 1] = plen;
+      k++;
+    }
+    lastSlot[0] = slot;
+    return k;
+  }
+
   /** Polled by the shell's tick: expires old sessions and reports what is due. */
   tick(nowMs: number): TickResult {
     if (this.previous && nowMs - this.previous.createdMs >= REJECT_AFTER_MS) this.previous = undefined;

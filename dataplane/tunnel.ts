@@ -64,8 +64,15 @@ export interface DataplaneOptions {
   now?: () => number;
   /** Read the TUN right after writing to it, in the same wake-up (default true). */
   drainAfterWrite?: boolean;
-  /** Experimental: a timer every warmMs keeps the event loop warm (0 = off). */
-  warmMs?: number;
+  /**
+   * Latency keeper: while data flowed in the last `holdMs`, run the seal/open
+   * path on a scratch packet every `intervalMs`, so the next packet after a
+   * pause finds caches and JIT code warm. intervalMs 0 turns it off.
+   * Default { intervalMs: 1, holdMs: 1000 }.
+   */
+  warm?: { intervalMs: number; holdMs: number };
+  /** JIT-compile the packet path at start (default true). */
+  prewarm?: boolean;
 }
 
 export interface TunnelOptions {
@@ -110,15 +117,32 @@ export class Dataplane {
   readonly out: Int32Array;
   readonly tunnels = new Set<Tunnel>();
   readonly ratelog: RateLimitedLog;
+  /** Out-parameter of TunnelCore.openList. */
+  readonly lastSlot = new Int32Array(1);
   readonly drainAfterWrite: boolean;
+  private readonly warmIntervalMs: number;
+  private readonly warmHoldMs: number;
   private warmTimer: NodeJS.Timeout | undefined;
+  /** Last time a data batch went through (ms, dp.now()). */
+  private lastData = Number.NEGATIVE_INFINITY;
+  private readonly scratch: TunnelCore;
+  private readonly scratchPeer: TunnelCore;
+  private readonly scratchBuf = new Uint8Array(HEADER_BYTES + 1420 + TAG_BYTES);
+  private readonly scratchMeta = new Int32Array(4);
 
   constructor(opts: DataplaneOptions) {
     this.drainAfterWrite = opts.drainAfterWrite ?? true;
-    if (opts.warmMs) {
-      this.warmTimer = setInterval(() => {}, opts.warmMs);
-      this.warmTimer.unref();
-    }
+    this.warmIntervalMs = opts.warm?.intervalMs ?? 1;
+    this.warmHoldMs = opts.warm?.holdMs ?? 1000;
+    this.scratch = new TunnelCore(opts.backend);
+    this.scratch.install({ sendKey: new Uint8Array(32), recvKey: new Uint8Array(32), sessionId: 1 }, 0, 'initiator');
+    this.scratchPeer = new TunnelCore(opts.backend);
+    this.scratchPeer.install(
+      { sendKey: new Uint8Array(32), recvKey: new Uint8Array(32), sessionId: 1 },
+      0,
+      'responder',
+    );
+    if (opts.prewarm ?? true) this.prewarm();
     this.backend = opts.backend;
     this.log = opts.log ?? nullLogger;
     this.now = opts.now ?? (() => performance.now());
@@ -141,6 +165,37 @@ export class Dataplane {
     this.ratelog = new RateLimitedLog(this.log);
   }
 
+  /** Runs the packet path on scratch data until V8 has optimized it. */
+  private prewarm(): void {
+    for (let i = 0; i < 3000; i++) this.exercise(i % 3 === 0 ? 1420 : 64);
+  }
+
+  /** One batch of one packet through sealList + openList: the code a real packet runs. */
+  private exercise(len: number): void {
+    const m = this.scratchMeta;
+    m[0] = HEADER_BYTES;
+    m[1] = len;
+    const k = this.scratch.sealList(this.scratchBuf, m, 1, m, 0);
+    m[3] = 0;
+    this.scratchPeer.openList(this.scratchBuf, m, k, m, 0, this.lastSlot);
+  }
+
+  /** Called by tunnels for every data batch: keeps the latency keeper running while traffic flows. */
+  noteActivity(nowMs: number): void {
+    this.lastData = nowMs;
+    if (this.warmTimer === undefined && this.warmIntervalMs > 0) {
+      this.warmTimer = setInterval(() => {
+        if (this.now() - this.lastData > this.warmHoldMs) {
+          clearInterval(this.warmTimer);
+          this.warmTimer = undefined;
+          return;
+        }
+        this.exercise(64);
+      }, this.warmIntervalMs);
+      this.warmTimer.unref();
+    }
+  }
+
   createTunnel(opts: TunnelOptions): Tunnel {
     if (opts.mtu > this.maxMtu) {
       throw new ScroogeError(
@@ -157,6 +212,7 @@ export class Dataplane {
   close(): void {
     for (const t of this.tunnels) t.close();
     if (this.warmTimer) clearInterval(this.warmTimer);
+    this.warmTimer = undefined;
   }
 }
 
@@ -315,19 +371,25 @@ export class Tunnel {
     const out = dp.out;
     const core = this.core;
     const stage = this.egress;
-    let k = 0;
-    for (let i = 0; i < n; i++) {
-      const off = meta[i * META] as number;
-      const len = meta[i * META + 1] as number;
-      if (stage !== null && !stage.offer(this, slab, off, len, now)) continue;
-      const w = core.seal(slab, off - HEADER_BYTES, len, now);
-      if (w === 0) continue;
-      out[k * META] = off - HEADER_BYTES;
-      out[k * META + 1] = w;
-      k++;
+    let k: number;
+    if (stage === null) {
+      k = core.sealList(slab, meta, n, out, now);
+    } else {
+      k = 0;
+      for (let i = 0; i < n; i++) {
+        const off = meta[i * META] as number;
+        const len = meta[i * META + 1] as number;
+        if (!stage.offer(this, slab, off, len, now)) continue;
+        const w = core.seal(slab, off - HEADER_BYTES, len, now);
+        if (w === 0) continue;
+        out[k * META] = off - HEADER_BYTES;
+        out[k * META + 1] = w;
+        k++;
+      }
     }
     if (k > 0) this.sendList(slab, out, k, now);
     if (stage?.endBatch) stage.endBatch(now);
+    dp.noteActivity(now);
   };
 
   /** Sends out[0..k) (already sealed) to the peer; accounts for failures exactly. */
@@ -391,27 +453,34 @@ export class Tunnel {
     const out = dp.out;
     const core = this.core;
     const stage = this.ingress;
-    let k = 0;
-    let lastSlot = -1;
-    for (let e = 0; e < n; e++) {
-      const off = meta[e * META] as number;
-      const len = meta[e * META + 1] as number;
-      const plen = core.open(slab, off, len, now);
-      if (plen < 0) continue;
-      lastSlot = meta[e * META + 3] as number;
-      if (plen === 0) continue;
-      const p = off + HEADER_BYTES;
-      if (stage !== null && !stage.offer(this, slab, p, plen, now)) continue;
-      out[k * META] = p;
-      out[k * META + 1] = plen;
-      k++;
+    const lastSlotBox = dp.lastSlot;
+    let k: number;
+    if (stage === null) {
+      k = core.openList(slab, meta, n, out, now, lastSlotBox);
+    } else {
+      k = 0;
+      lastSlotBox[0] = -1;
+      for (let e = 0; e < n; e++) {
+        const off = meta[e * META] as number;
+        const plen = core.open(slab, off, meta[e * META + 1] as number, now);
+        if (plen < 0) continue;
+        lastSlotBox[0] = meta[e * META + 3] as number;
+        if (plen === 0) continue;
+        const p = off + HEADER_BYTES;
+        if (!stage.offer(this, slab, p, plen, now)) continue;
+        out[k * META] = p;
+        out[k * META + 1] = plen;
+        k++;
+      }
     }
+    const lastSlot = lastSlotBox[0] as number;
     if (lastSlot >= 0) this.checkRoaming(lastSlot);
     if (k > 0) {
       this.writeList(slab, out, k, now);
       // The kernel often answers inside the write (ICMP echo, TCP ACKs): send the answer
       // from this same wake-up instead of another trip through the event loop.
       if (dp.drainAfterWrite) this.tunPort.pollNow();
+      dp.noteActivity(now);
     }
     if (stage?.endBatch) stage.endBatch(now);
     const drops = core.counters.dropBadTag + core.counters.dropMalformed;

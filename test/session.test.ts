@@ -198,3 +198,42 @@ test('a session id collision is refused', (t) => {
   t.true(A.install(k.a, 0, 'initiator'));
   t.false(A.install({ ...keyPair(8).a, sessionId: k.a.sessionId }, 1, 'responder'));
 });
+
+test('sealList/openList: a batch round trip in one slab, with drops skipped and the last slot reported', (t) => {
+  const A = new TunnelCore(backend);
+  const B = new TunnelCore(backend);
+  const k = keyPair(9);
+  A.install(k.a, 0, 'initiator');
+  B.install(k.b, 0, 'responder');
+  const slot = 2048;
+  const slab = new Uint8Array(slot * 4);
+  const meta = new Int32Array(16);
+  const lens = [100, 0, 1420, 7];
+  lens.forEach((len, i) => {
+    slab.fill(i + 1, i * slot + 16, i * slot + 16 + len);
+    meta[i * 4] = i * slot + 16;
+    meta[i * 4 + 1] = len;
+  });
+  const out = new Int32Array(16);
+  const n = A.sealList(slab, meta, 4, out, 0);
+  t.is(n, 4);
+  for (let i = 0; i < 4; i++) {
+    t.is(out[i * 4], i * slot);
+    t.is(out[i * 4 + 1], (lens[i] as number) + 32);
+  }
+  // datagrams as the UDP port would report them; corrupt the third
+  out.forEach((_, i) => {
+    if (i % 4 === 3) out[i] = i >> 2;
+  });
+  slab[2 * slot + 40] = (slab[2 * slot + 40] as number) ^ 1;
+  const payloads = new Int32Array(16);
+  const last = new Int32Array(1);
+  const m = B.openList(slab, out, 4, payloads, 1, last);
+  t.is(m, 2, 'the keepalive carries nothing and the corrupted one is dropped');
+  t.deepEqual([payloads[0], payloads[1], payloads[4], payloads[5]], [16, 100, 3 * slot + 16, 7]);
+  t.true(slab.subarray(16, 116).every((x) => x === 1));
+  t.true(slab.subarray(3 * slot + 16, 3 * slot + 23).every((x) => x === 4));
+  t.is(last[0], 3);
+  t.is(B.counters.dropBadTag, 1);
+  t.is(B.counters.rxKeepalives, 1);
+});
