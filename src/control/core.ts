@@ -1,0 +1,647 @@
+/**
+ * The control protocol's pure core: discovery and tunnel negotiation
+ * (DESIGN.md, "Control protocol"). No sockets, no clock, no randomness of its
+ * own: the shell (src/daemon.ts) passes datagrams, interface changes, tunnel
+ * health and `nowMs`; the core returns Actions for the shell to carry out.
+ *
+ * Entries are per link: (neighbour key, mesh interface). A neighbour seen on
+ * two interfaces has two links, two tunnels, two TUN devices.
+ *
+ * Receive pipeline for a datagram (cheapest checks first):
+ *   interface is a mesh interface that is up
+ *   → per-source token bucket and global verify budget   (before any crypto)
+ *   → strict decode                                      (typed errors, counted)
+ *   → not from ourselves, addressed to us (or broadcast hello)
+ *   → Ed25519 signature                                  (only now may state change)
+ *   → seq strictly above the link's highest              (replay protection)
+ *   → create/update the link, then dispatch on type
+ *
+ * Negotiation per link:
+ *   discovered ──(we start)──▶ negotiating ──(confirm / first packet)──▶ up
+ *        ▲                                                               │
+ *        └────────────── neighbour silent: link removed ◀── down ◀──(30 s no packet)
+ *
+ *   - A node with a discovered link and no tunnel starts one: fresh X25519
+ *     pair, scrooge_tunnel, retransmitted with backoff (same key) until a
+ *     confirm arrives.
+ *   - Crossing initiations: the one from the lower srcPK (bytewise) wins; the
+ *     winner ignores the loser's scrooge_tunnel, the loser abandons its own
+ *     attempt and answers.
+ *   - scrooge_tunnel on a link that has a tunnel is a rekey or a peer restart:
+ *     the new session is installed beside the old one (make-before-break).
+ *   - A retransmitted scrooge_tunnel (same tunnelPK) gets the same answer.
+ *   - A confirm is never answered.
+ *   - Rekey: the initiator of the current session after REKEY_AFTER_MS; the
+ *     responder itself if nothing came REKEY_AFTER_MS + slack.
+ */
+import {
+  bytesEqual,
+  compareBytes,
+  type CryptoBackend,
+  deriveSessionKeys,
+  isScroogeError,
+  type SessionKeys,
+  ScroogeError,
+  toBase64,
+  type TunnelKeyPair,
+  tunnelKeyPair,
+} from '../../crypto/index.js';
+import { DEAD_AFTER_MS, REKEY_AFTER_MS } from '../../dataplane/session.js';
+import type { SockAddr } from '../../dataplane/sockaddr.js';
+import { LIMITS } from '../limits.js';
+import {
+  BROADCAST_KEY,
+  type ControlMessage,
+  decodeControlMessage,
+  isBroadcastKey,
+  type TunnelMessage,
+  verifyControlMessage,
+} from './messages.js';
+
+export type LinkState = 'discovered' | 'negotiating' | 'up' | 'down';
+
+/** A control message the shell must sign (assigning seq) and send. */
+export type OutMessage =
+  | { type: 'scrooge_hello' | 'scrooge_hello_confirm'; dstPK: Uint8Array }
+  /** The shell fills in the endpoint: our address on `iface` and the link's tunnel port. */
+  | { type: 'scrooge_tunnel' | 'scrooge_tunnel_confirm'; dstPK: Uint8Array; tunnelPK: Uint8Array; link: string };
+
+export type Action =
+  | { kind: 'send'; iface: string; to: SockAddr; message: OutMessage }
+  | { kind: 'ensureTunnel'; link: string; peer: Uint8Array; iface: string; family: 4 | 6 }
+  | { kind: 'install'; link: string; keys: SessionKeys; role: 'initiator' | 'responder'; endpoint: SockAddr }
+  | { kind: 'closeTunnel'; link: string; reason: string }
+  | { kind: 'state'; link: string; from: LinkState; to: LinkState; reason: string }
+  | { kind: 'log'; level: 'debug' | 'info' | 'warn'; msg: string; fields: Record<string, string | number> };
+
+/** What the data plane says about a link's tunnel (polled every tick). */
+export interface TunnelHealth {
+  /** The tunnel has a current session it can send with. */
+  hasCurrent: boolean;
+  /** No authenticated packet for DEAD_AFTER_MS. */
+  dead: boolean;
+}
+
+export interface Source {
+  iface: string;
+  addr: SockAddr;
+}
+
+export interface CoreOptions {
+  backend: CryptoBackend;
+  publicKey: Uint8Array;
+  /** Injected randomness (the shell passes crypto.randomBytes). */
+  random: (n: number) => Uint8Array;
+  helloIntervalMs: number;
+  maxNeighbors: number;
+  neighborTimeoutMs: number;
+  /** Control port of every node. */
+  port: number;
+  /** Unicast hello targets (in addition to ff02::1 on every interface). */
+  peers?: Array<{ addr: SockAddr; iface: string }>;
+}
+
+interface Pending {
+  keyPair: TunnelKeyPair;
+  attempts: number;
+  nextSendMs: number;
+  startedMs: number;
+}
+
+export interface Link {
+  readonly key: string;
+  readonly pk: Uint8Array;
+  readonly pkB64: string;
+  readonly iface: string;
+  control: SockAddr;
+  highestSeq: bigint;
+  lastHeardMs: number;
+  state: LinkState;
+  hasTunnel: boolean;
+  /** A failed device setup is not retried before this time. */
+  retryAfterMs: number;
+  pending: Pending | undefined;
+  /** Our last answer as responder (to answer a retransmission identically). */
+  answered: { peerTunnelPK: Uint8Array; mine: TunnelKeyPair } | undefined;
+  /** Our role in the newest session and when it was made. */
+  role: 'initiator' | 'responder' | undefined;
+  sessionMs: number;
+  /** Peer's tunnel endpoint. */
+  endpoint: SockAddr | undefined;
+  /** Wall-clock-free time of the last completed handshake (ms, core clock). */
+  lastHandshakeMs: number | undefined;
+}
+
+export const ALL_ONES_V6_MULTICAST = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+
+export function linkKey(pkB64: string, iface: string): string {
+  return `${pkB64}|${iface}`;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** Counters of the control plane (for status and metrics). */
+export class ControlCounters {
+  rxDatagrams = 0;
+  rxAccepted = 0;
+  dropRateLimited = 0;
+  dropDecode = 0;
+  dropNotMesh = 0;
+  dropFromSelf = 0;
+  dropNotForUs = 0;
+  dropBadSignature = 0;
+  dropOldSeq = 0;
+  dropTableFull = 0;
+  dropBadKey = 0;
+  crossingsWon = 0;
+  confirmsWithoutAttempt = 0;
+  txMessages = 0;
+  handshakes = 0;
+  decodeErrors: Record<string, number> = {};
+}
+
+export class ControlCore {
+  readonly links = new Map<string, Link>();
+  readonly counters = new ControlCounters();
+  private readonly opts: CoreOptions;
+  private readonly up = new Map<string, { nextHelloMs: number }>();
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly verifyBudget: Bucket = { tokens: LIMITS.globalVerifiesPerSec, at: 0 };
+  private nextPeerHelloMs = 0;
+
+  constructor(opts: CoreOptions) {
+    this.opts = opts;
+  }
+
+  get publicKey(): Uint8Array {
+    return this.opts.publicKey;
+  }
+
+  // --- interfaces -------------------------------------------------------------------------
+
+  /** A mesh interface came up (or was found at start): hello on it at once. */
+  interfaceUp(iface: string, nowMs: number): Action[] {
+    if (this.up.has(iface)) return [];
+    this.up.set(iface, { nextHelloMs: nowMs });
+    return [
+      { kind: 'log', level: 'info', msg: 'mesh interface up', fields: { iface } },
+      ...this.tick(nowMs, () => undefined),
+    ];
+  }
+
+  /** A mesh interface went down or away: its links and tunnels go with it. */
+  interfaceDown(iface: string, reason: string): Action[] {
+    if (!this.up.delete(iface)) return [];
+    const out: Action[] = [{ kind: 'log', level: 'info', msg: 'mesh interface down', fields: { iface, reason } }];
+    for (const l of [...this.links.values()])
+      if (l.iface === iface) out.push(...this.removeLink(l, `interface ${iface} ${reason}`));
+    return out;
+  }
+
+  isUp(iface: string): boolean {
+    return this.up.has(iface);
+  }
+
+  // --- receive ----------------------------------------------------------------------------
+
+  /** One datagram from the control socket. Never throws. */
+  onDatagram(bytes: Uint8Array, from: Source, nowMs: number): Action[] {
+    const c = this.counters;
+    c.rxDatagrams++;
+    try {
+      if (!this.up.has(from.iface)) {
+        c.dropNotMesh++;
+        return [];
+      }
+      if (!this.admit(from, nowMs)) {
+        c.dropRateLimited++;
+        return [];
+      }
+      let msg: ControlMessage;
+      try {
+        msg = decodeControlMessage(bytes);
+      } catch (e) {
+        c.dropDecode++;
+        const code = isScroogeError(e) ? e.code : 'ERR_UNKNOWN';
+        c.decodeErrors[code] = (c.decodeErrors[code] ?? 0) + 1;
+        return [];
+      }
+      if (bytesEqual(msg.srcPK, this.opts.publicKey)) {
+        c.dropFromSelf++;
+        return [];
+      }
+      const broadcastOk = msg.type === 'scrooge_hello' && isBroadcastKey(msg.dstPK);
+      if (!broadcastOk && !bytesEqual(msg.dstPK, this.opts.publicKey)) {
+        c.dropNotForUs++;
+        return [];
+      }
+      if (!this.spendVerify(nowMs)) {
+        c.dropRateLimited++;
+        return [];
+      }
+      if (!verifyControlMessage(this.opts.backend, msg)) {
+        c.dropBadSignature++;
+        return [];
+      }
+      const pkB64 = toBase64(msg.srcPK);
+      const key = linkKey(pkB64, from.iface);
+      let link = this.links.get(key);
+      if (link && msg.seq <= link.highestSeq) {
+        c.dropOldSeq++;
+        return [];
+      }
+      const out: Action[] = [];
+      if (!link) {
+        if (this.links.size >= this.opts.maxNeighbors) {
+          c.dropTableFull++;
+          return [
+            {
+              kind: 'log',
+              level: 'warn',
+              msg: 'neighbour table full; ignoring a new neighbour',
+              fields: { neighbor: pkB64, iface: from.iface, max: this.opts.maxNeighbors },
+            },
+          ];
+        }
+        link = {
+          key,
+          pk: msg.srcPK,
+          pkB64,
+          iface: from.iface,
+          control: from.addr,
+          highestSeq: msg.seq,
+          lastHeardMs: nowMs,
+          state: 'discovered',
+          hasTunnel: false,
+          retryAfterMs: 0,
+          pending: undefined,
+          answered: undefined,
+          role: undefined,
+          sessionMs: 0,
+          endpoint: undefined,
+          lastHandshakeMs: undefined,
+        };
+        this.links.set(key, link);
+        out.push({
+          kind: 'log',
+          level: 'info',
+          msg: 'neighbour discovered',
+          fields: { neighbor: pkB64, iface: from.iface, via: msg.type },
+        });
+      }
+      link.highestSeq = msg.seq;
+      link.lastHeardMs = nowMs;
+      link.control = from.addr;
+      c.rxAccepted++;
+      switch (msg.type) {
+        case 'scrooge_hello':
+          out.push({
+            kind: 'send',
+            iface: from.iface,
+            to: from.addr,
+            message: { type: 'scrooge_hello_confirm', dstPK: msg.srcPK },
+          });
+          out.push(...this.maybeStart(link, nowMs, 'neighbour discovered'));
+          break;
+        case 'scrooge_hello_confirm':
+          out.push(...this.maybeStart(link, nowMs, 'neighbour discovered'));
+          break;
+        case 'scrooge_tunnel':
+          out.push(...this.onTunnel(link, msg, from, nowMs));
+          break;
+        case 'scrooge_tunnel_confirm':
+          out.push(...this.onTunnelConfirm(link, msg, from, nowMs));
+          break;
+      }
+      return out;
+    } catch (e) {
+      return [
+        { kind: 'log', level: 'warn', msg: 'control message handling failed', fields: { error: (e as Error).message } },
+      ];
+    }
+  }
+
+  private onTunnel(link: Link, msg: TunnelMessage, from: Source, nowMs: number): Action[] {
+    // Crossing initiations: the lower srcPK wins.
+    if (link.pending && compareBytes(this.opts.publicKey, link.pk) < 0) {
+      this.counters.crossingsWon++;
+      return [
+        {
+          kind: 'log',
+          level: 'debug',
+          msg: 'crossing initiation: ours wins, theirs ignored',
+          fields: { neighbor: link.pkB64, iface: link.iface },
+        },
+      ];
+    }
+    const out: Action[] = [];
+    if (link.pending) {
+      link.pending = undefined;
+      out.push({
+        kind: 'log',
+        level: 'debug',
+        msg: 'crossing initiation: theirs wins, ours abandoned',
+        fields: { neighbor: link.pkB64, iface: link.iface },
+      });
+    }
+    const endpoint: SockAddr = { ...from.addr, port: msg.endpoint.port };
+    link.endpoint = endpoint;
+    if (link.answered && bytesEqual(link.answered.peerTunnelPK, msg.tunnelPK)) {
+      // A retransmission: our confirm was lost. Same answer, nothing new installed.
+      out.push(this.confirmTo(link, from, link.answered.mine.publicKey));
+      return out;
+    }
+    if (!this.ensureTunnel(link, nowMs, out)) return out;
+    const mine = tunnelKeyPair(this.opts.backend, this.opts.random(32));
+    let keys: SessionKeys;
+    try {
+      keys = deriveSessionKeys(this.opts.backend, mine, msg.tunnelPK);
+    } catch (e) {
+      this.counters.dropBadKey++;
+      return [
+        ...out,
+        {
+          kind: 'log',
+          level: 'warn',
+          msg: 'unusable tunnel key from neighbour',
+          fields: { neighbor: link.pkB64, error: (e as Error).message },
+        },
+      ];
+    }
+    link.answered = { peerTunnelPK: msg.tunnelPK, mine };
+    link.role = 'responder';
+    link.sessionMs = nowMs;
+    out.push({ kind: 'install', link: link.key, keys, role: 'responder', endpoint });
+    out.push(this.confirmTo(link, from, mine.publicKey));
+    if (link.state !== 'up') out.push(...this.setState(link, 'negotiating', 'answered scrooge_tunnel'));
+    return out;
+  }
+
+  private onTunnelConfirm(link: Link, msg: TunnelMessage, from: Source, nowMs: number): Action[] {
+    const p = link.pending;
+    if (!p) {
+      this.counters.confirmsWithoutAttempt++;
+      return [];
+    }
+    let keys: SessionKeys;
+    try {
+      keys = deriveSessionKeys(this.opts.backend, p.keyPair, msg.tunnelPK);
+    } catch (e) {
+      this.counters.dropBadKey++;
+      return [
+        {
+          kind: 'log',
+          level: 'warn',
+          msg: 'unusable tunnel key in confirm',
+          fields: { neighbor: link.pkB64, error: (e as Error).message },
+        },
+      ];
+    }
+    link.pending = undefined;
+    const endpoint: SockAddr = { ...from.addr, port: msg.endpoint.port };
+    link.endpoint = endpoint;
+    link.role = 'initiator';
+    link.sessionMs = nowMs;
+    link.lastHandshakeMs = nowMs;
+    this.counters.handshakes++;
+    const out: Action[] = [{ kind: 'install', link: link.key, keys, role: 'initiator', endpoint }];
+    out.push(...this.setState(link, 'up', `handshake complete after ${Math.round(nowMs - p.startedMs)} ms`));
+    return out;
+  }
+
+  private confirmTo(link: Link, from: Source, myTunnelPK: Uint8Array): Action {
+    return {
+      kind: 'send',
+      iface: from.iface,
+      to: from.addr,
+      message: { type: 'scrooge_tunnel_confirm', dstPK: link.pk, tunnelPK: myTunnelPK, link: link.key },
+    };
+  }
+
+  // --- negotiation ------------------------------------------------------------------------
+
+  /** Starts an initiation if the link has no tunnel session and none is under way. */
+  private maybeStart(link: Link, nowMs: number, reason: string): Action[] {
+    if (link.pending || link.state === 'up' || link.state === 'negotiating') return [];
+    return this.startInitiation(link, nowMs, reason);
+  }
+
+  private startInitiation(link: Link, nowMs: number, reason: string): Action[] {
+    if (nowMs < link.retryAfterMs) return [];
+    const out: Action[] = [];
+    if (!this.ensureTunnel(link, nowMs, out)) return out;
+    link.pending = {
+      keyPair: tunnelKeyPair(this.opts.backend, this.opts.random(32)),
+      attempts: 0,
+      nextSendMs: nowMs,
+      startedMs: nowMs,
+    };
+    if (link.state !== 'up') out.push(...this.setState(link, 'negotiating', reason));
+    out.push(...this.sendPending(link, nowMs));
+    return out;
+  }
+
+  private sendPending(link: Link, nowMs: number): Action[] {
+    const p = link.pending;
+    if (!p || nowMs < p.nextSendMs) return [];
+    p.attempts++;
+    p.nextSendMs = nowMs + Math.min(LIMITS.tunnelRetryInitialMs * 2 ** (p.attempts - 1), LIMITS.tunnelRetryMaxMs);
+    return [
+      {
+        kind: 'send',
+        iface: link.iface,
+        to: link.control,
+        message: { type: 'scrooge_tunnel', dstPK: link.pk, tunnelPK: p.keyPair.publicKey, link: link.key },
+      },
+    ];
+  }
+
+  private ensureTunnel(link: Link, nowMs: number, out: Action[]): boolean {
+    if (link.hasTunnel) return true;
+    if (nowMs < link.retryAfterMs) return false;
+    link.hasTunnel = true;
+    out.push({ kind: 'ensureTunnel', link: link.key, peer: link.pk, iface: link.iface, family: link.control.family });
+    return true;
+  }
+
+  /** The shell could not create the link's TUN device or socket. */
+  tunnelFailed(linkKeyStr: string, nowMs: number, error: string): Action[] {
+    const link = this.links.get(linkKeyStr);
+    if (!link) return [];
+    link.hasTunnel = false;
+    link.pending = undefined;
+    link.answered = undefined;
+    link.retryAfterMs = nowMs + LIMITS.deviceRetryMs;
+    return [
+      {
+        kind: 'log',
+        level: 'warn',
+        msg: 'tunnel setup failed; will retry',
+        fields: { neighbor: link.pkB64, iface: link.iface, error, retryMs: LIMITS.deviceRetryMs },
+      },
+      ...this.setState(link, 'down', 'tunnel setup failed'),
+    ];
+  }
+
+  private setState(link: Link, to: LinkState, reason: string): Action[] {
+    if (link.state === to) return [];
+    const from = link.state;
+    link.state = to;
+    return [{ kind: 'state', link: link.key, from, to, reason }];
+  }
+
+  private removeLink(link: Link, reason: string): Action[] {
+    this.links.delete(link.key);
+    const out: Action[] = [];
+    if (link.hasTunnel) out.push({ kind: 'closeTunnel', link: link.key, reason });
+    out.push({
+      kind: 'log',
+      level: 'info',
+      msg: 'neighbour removed',
+      fields: { neighbor: link.pkB64, iface: link.iface, reason },
+    });
+    return out;
+  }
+
+  // --- timers -----------------------------------------------------------------------------
+
+  /**
+   * The one timer: hellos, retransmissions, rekeys, dead tunnels, silent
+   * neighbours. `health` reports each link's tunnel (undefined: no tunnel).
+   */
+  tick(nowMs: number, health: (link: string) => TunnelHealth | undefined): Action[] {
+    const out: Action[] = [];
+    for (const [iface, st] of this.up) {
+      if (nowMs >= st.nextHelloMs) {
+        out.push({
+          kind: 'send',
+          iface,
+          to: { family: 6, address: ALL_ONES_V6_MULTICAST, port: this.opts.port, scopeId: 0 },
+          message: { type: 'scrooge_hello', dstPK: BROADCAST_KEY },
+        });
+        st.nextHelloMs = nowMs + this.jittered();
+      }
+    }
+    if (nowMs >= this.nextPeerHelloMs && (this.opts.peers?.length ?? 0) > 0) {
+      for (const p of this.opts.peers ?? []) {
+        if (p.iface === '' || this.up.has(p.iface)) {
+          out.push({
+            kind: 'send',
+            iface: p.iface,
+            to: p.addr,
+            message: { type: 'scrooge_hello', dstPK: BROADCAST_KEY },
+          });
+        }
+      }
+      this.nextPeerHelloMs = nowMs + this.jittered();
+    }
+    for (const link of [...this.links.values()]) {
+      const h = link.hasTunnel ? health(link.key) : undefined;
+      // silent neighbour: nothing heard for the timeout and no live tunnel
+      if (nowMs - link.lastHeardMs >= this.opts.neighborTimeoutMs && (h === undefined || h.dead || !h.hasCurrent)) {
+        out.push(...this.removeLink(link, `silent for ${Math.round((nowMs - link.lastHeardMs) / 1000)} s`));
+        continue;
+      }
+      if (h?.hasCurrent && link.state === 'negotiating' && !link.pending) {
+        // the responder's session was promoted by the initiator's first packet
+        link.lastHandshakeMs = nowMs;
+        this.counters.handshakes++;
+        out.push(...this.setState(link, 'up', 'first authenticated packet'));
+      }
+      if (link.state === 'up' && h && (h.dead || !h.hasCurrent)) {
+        out.push(
+          ...this.setState(
+            link,
+            'down',
+            h.dead ? `no authenticated packet for ${DEAD_AFTER_MS / 1000} s` : 'no usable session',
+          ),
+        );
+        link.answered = undefined;
+        out.push(...this.startInitiation(link, nowMs, 'renegotiating'));
+        continue;
+      }
+      if (link.pending) {
+        out.push(...this.sendPending(link, nowMs));
+        continue;
+      }
+      if (link.state === 'up' && link.role !== undefined) {
+        const age = nowMs - link.sessionMs;
+        const due = link.role === 'initiator' ? REKEY_AFTER_MS : REKEY_AFTER_MS + LIMITS.responderRekeySlackMs;
+        if (age >= due) out.push(...this.startInitiation(link, nowMs, 'rekey'));
+        continue;
+      }
+      if ((link.state === 'discovered' || link.state === 'down') && nowMs >= link.retryAfterMs) {
+        out.push(
+          ...this.startInitiation(link, nowMs, link.state === 'down' ? 'renegotiating' : 'neighbour discovered'),
+        );
+      } else if (link.state === 'negotiating' && !link.pending && nowMs - link.sessionMs > DEAD_AFTER_MS) {
+        // we answered but the initiator never used the session: start over ourselves
+        link.answered = undefined;
+        out.push(...this.setState(link, 'down', 'answered session never used'));
+      }
+    }
+    this.pruneBuckets(nowMs);
+    return out;
+  }
+
+  private jittered(): number {
+    const r = this.opts.random(2);
+    const u = (((r[0] as number) << 8) | (r[1] as number)) / 65535; // 0..1
+    return this.opts.helloIntervalMs * (1 + LIMITS.helloJitter * (2 * u - 1));
+  }
+
+  // --- rate limiting ----------------------------------------------------------------------
+
+  private sourceKey(s: Source): string {
+    return `${s.iface}|${s.addr.family}|${toBase64(s.addr.address)}`;
+  }
+
+  private admit(s: Source, nowMs: number): boolean {
+    const k = this.sourceKey(s);
+    let b = this.buckets.get(k);
+    if (!b) {
+      if (this.buckets.size >= LIMITS.rateLimiterSources) {
+        // evict the least recently used (Map keeps insertion order; we re-insert on use)
+        const first = this.buckets.keys().next();
+        if (!first.done) this.buckets.delete(first.value);
+      }
+      b = { tokens: LIMITS.perSourceBurst, at: nowMs };
+    } else {
+      this.buckets.delete(k);
+      b.tokens = Math.min(LIMITS.perSourceBurst, b.tokens + ((nowMs - b.at) / 1000) * LIMITS.perSourceMessagesPerSec);
+      b.at = nowMs;
+    }
+    this.buckets.set(k, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  private spendVerify(nowMs: number): boolean {
+    const v = this.verifyBudget;
+    v.tokens = Math.min(LIMITS.globalVerifiesPerSec, v.tokens + ((nowMs - v.at) / 1000) * LIMITS.globalVerifiesPerSec);
+    v.at = nowMs;
+    if (v.tokens < 1) return false;
+    v.tokens -= 1;
+    return true;
+  }
+
+  private pruneBuckets(nowMs: number): void {
+    // a bucket idle long enough to be full again carries no information
+    const idle = (LIMITS.perSourceBurst / LIMITS.perSourceMessagesPerSec) * 1000;
+    for (const [k, b] of this.buckets) {
+      if (nowMs - b.at < idle) break; // insertion order = recency order
+      this.buckets.delete(k);
+    }
+  }
+
+  /** Links for status output. */
+  snapshot(): Link[] {
+    return [...this.links.values()];
+  }
+}
+
+export { ScroogeError };

@@ -1,0 +1,91 @@
+/**
+ * Every implementation limit of scrooge, each with its reason. Protocol
+ * constants fixed by DESIGN.md (port 8481, 512-byte messages, 120/180 s
+ * rekey/reject, 10 s keepalive, 30 s dead, 8128-packet replay window) live
+ * with their protocol modules and are re-exported at the bottom so this file
+ * lists everything an operator may meet. The README's "Limits" section lists
+ * them all (a test checks that every key appears there).
+ */
+import { REPLAY_WINDOW } from '../crypto/index.js';
+import {
+  DEAD_AFTER_MS,
+  KEEPALIVE_AFTER_MS,
+  REJECT_AFTER_MESSAGES,
+  REJECT_AFTER_MS,
+  REKEY_AFTER_MESSAGES,
+  REKEY_AFTER_MS,
+} from '../dataplane/session.js';
+import { MAX_CONTROL_MESSAGE_BYTES } from './control/messages.js';
+
+export const LIMITS = {
+  /** Neighbour table (per link entries). Each entry may own a TUN device and a socket. */
+  defaultMaxNeighbors: 256,
+  /** Hard ceiling for --max-neighbors: file descriptors and memory stay bounded. */
+  maxNeighborsCeiling: 4096,
+  /** Control messages accepted per source address per second (token bucket) before verification. */
+  perSourceMessagesPerSec: 20,
+  /** Burst of the per-source bucket: a hello + confirm + tunnel + retransmits fit. */
+  perSourceBurst: 40,
+  /** Signature verifications per second in total (≈ 5 % of a core with libsodium). */
+  globalVerifiesPerSec: 2000,
+  /** Source addresses tracked by the rate limiter (least recently seen evicted first). */
+  rateLimiterSources: 4096,
+  /** First retransmission of scrooge_tunnel; doubles each time. */
+  tunnelRetryInitialMs: 500,
+  /** Retransmission backoff cap. */
+  tunnelRetryMaxMs: 8000,
+  /** scrooge_tunnel sends before the attempt is abandoned (and retried after a hello). */
+  tunnelMaxAttempts: 8,
+  /** A failed TUN/socket setup for a link is retried after this long. */
+  deviceRetryMs: 5000,
+  /** The responder of a session rekeys itself if the initiator has not after REKEY + this slack. */
+  responderRekeySlackMs: 15_000,
+  /** Bounds for --hello-interval. */
+  minHelloIntervalMs: 200,
+  maxHelloIntervalMs: 600_000,
+  /** Hello jitter: ±20 % (DESIGN.md). */
+  helloJitter: 0.2,
+  /** One tick drives every timer (boringtun uses 250 ms too). */
+  tickMs: 250,
+  /** Interfaces (appearing, going down, changing address) are re-read this often. */
+  interfacePollMs: 1000,
+  /** Admin API request bodies. */
+  apiMaxBodyBytes: 64 * 1024,
+  /** babeld reconnect interval after its socket closes. */
+  babelReconnectMs: 2000,
+  /** Weights accepted by --default-weight, config and `scrooge set weight`. */
+  minWeight: 0.01,
+  maxWeight: 10_000,
+  /** Rates accepted for capacity and caps. */
+  minRateBps: 8_000,
+  maxRateBps: 10e12,
+  /** Per-neighbour queue bound per direction (packets). */
+  queuePackets: 1024,
+  /** Per-neighbour queue bound per direction (bytes). */
+  queueBytes: 2 * 1024 * 1024,
+  /** All neighbour queues of one direction together (bytes). */
+  totalQueueBytes: 64 * 1024 * 1024,
+  /** Flow buckets inside one neighbour's queue (fair queueing of inner flows). */
+  flowsPerNeighbor: 64,
+  /** CoDel target sojourn time inside a neighbour's queue. */
+  codelTargetMs: 5,
+  /** CoDel interval. */
+  codelIntervalMs: 100,
+  /** Token-bucket depth: this much time at the configured rate (absorbs timer jitter). */
+  bucketDepthMs: 5,
+  /** Timer granularity of the scheduler pump while queues are backlogged. */
+  pumpMs: 1,
+} as const;
+
+/** Protocol constants (DESIGN.md), collected here for the README. */
+export const PROTOCOL = {
+  controlPort: 8481,
+  maxControlMessageBytes: MAX_CONTROL_MESSAGE_BYTES,
+  keepaliveAfterMs: KEEPALIVE_AFTER_MS,
+  deadAfterMs: DEAD_AFTER_MS,
+  rekeyAfterMs: REKEY_AFTER_MS,
+  rejectAfterMs: REJECT_AFTER_MS,
+  rekeyAfterMessages: REKEY_AFTER_MESSAGES,
+  rejectAfterMessages: REJECT_AFTER_MESSAGES,
+  replayWindow: REPLAY_WINDOW,
+} as const;
