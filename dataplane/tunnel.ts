@@ -88,6 +88,8 @@ export interface TunnelOptions {
   onFailure?: (tunnel: Tunnel, error: ScroogeError) => void;
   /** Called when an authenticated packet arrived from a new source address (roaming). */
   onEndpointChange?: (tunnel: Tunnel, peer: SockAddr) => void;
+  /** Called after a batch in which a pending session became current (the peer proved its keys). */
+  onRotation?: (tunnel: Tunnel) => void;
 }
 
 function align(n: number, to: number): number {
@@ -453,6 +455,7 @@ export class Tunnel {
     const out = dp.out;
     const core = this.core;
     const stage = this.ingress;
+    const rotations = core.counters.rotations;
     const lastSlotBox = dp.lastSlot;
     let k: number;
     if (stage === null) {
@@ -483,6 +486,7 @@ export class Tunnel {
       dp.noteActivity(now);
     }
     if (stage?.endBatch) stage.endBatch(now);
+    if (core.counters.rotations !== rotations) this.opts.onRotation?.(this);
     const drops = core.counters.dropBadTag + core.counters.dropMalformed;
     if (drops > 0 && k < n) {
       dp.ratelog.emit('debug', `${this.name}:rxdrop`, now, 'dropped received datagrams', {

@@ -5,11 +5,15 @@
  * SCROOGE_DEBUG=1.
  */
 import { isScroogeError } from '../crypto/index.js';
+import { NEIGHBORS_HELP, neighbors, STATUS_HELP, status, UP_HELP, up } from './cli/daemon.js';
 import { INSPECT_HELP, inspect, KEYGEN_HELP, keygen } from './cli/keys.js';
 
 type Command = { run: (args: string[]) => number | Promise<number>; help: string; summary: string };
 
 const commands: Record<string, Command> = {
+  up: { run: up, help: UP_HELP, summary: 'run a mesh node (foreground)' },
+  status: { run: status, help: STATUS_HELP, summary: "show the running daemon's state" },
+  neighbors: { run: neighbors, help: NEIGHBORS_HELP, summary: 'list neighbours and their tunnels' },
   keygen: { run: keygen, help: KEYGEN_HELP, summary: 'create an identity key' },
   inspect: { run: inspect, help: INSPECT_HELP, summary: 'show a key and the names derived from it' },
 };

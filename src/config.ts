@@ -10,6 +10,7 @@ import { DEFAULT_TUN_PREFIX, fromBase64Exact, ScroogeError, validateTunPrefix } 
 import type { LogLevel } from '../dataplane/log.js';
 import { type InterfaceAddress } from '../dataplane/link.js';
 import { parseIPv4, parseIPv6, parsePrefix } from '../dataplane/sockaddr.js';
+import { parseBabelAddress } from './babel.js';
 import { DEFAULT_STATE_DIR } from './cli/common.js';
 import { CONTROL_PORT } from './control/messages.js';
 import { LIMITS } from './limits.js';
@@ -416,8 +417,12 @@ export const SETTINGS: Setting[] = [
     key: 'babel',
     flag: 'babel',
     kind: 'string',
-    parse: parseHostPort,
-    help: "babeld's local read-write socket ADDRESS:PORT",
+    parse: (v) => {
+      const s = parseString(v);
+      parseBabelAddress(s);
+      return s;
+    },
+    help: "babeld's local read-write socket (babeld -G): PORT, ADDRESS:PORT or /path",
     def: 'off',
   },
   {

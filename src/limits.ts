@@ -43,12 +43,18 @@ export const LIMITS = {
   /** Bounds for --hello-interval. */
   minHelloIntervalMs: 200,
   maxHelloIntervalMs: 600_000,
+  /**
+   * After an interface comes up, hellos go out at these gaps before the
+   * regular interval: a neighbour that starts at the same moment may not have
+   * been listening for the first one.
+   */
+  helloBurstMs: [250, 500, 1000],
   /** Hello jitter: ±20 % (DESIGN.md). */
   helloJitter: 0.2,
   /** One tick drives every timer (boringtun uses 250 ms too). */
   tickMs: 250,
-  /** Interfaces (appearing, going down, changing address) are re-read this often. */
-  interfacePollMs: 1000,
+  /** Interfaces (appearing, going down, changing address) are re-read this often (a few sysfs reads). */
+  interfacePollMs: 250,
   /** Admin API request bodies. */
   apiMaxBodyBytes: 64 * 1024,
   /** babeld reconnect interval after its socket closes. */

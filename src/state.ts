@@ -1,7 +1,17 @@
 /**
  * Files in the state directory: atomic writes, the seq ceiling, the pid lock.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ScroogeError } from '../crypto/index.js';
 import type { SeqStore } from './control/seq.js';
@@ -68,4 +78,68 @@ export function fileSeqStore(dir: string): SeqStore {
       }
     },
   };
+}
+
+/** Start time of a process (clock ticks since boot), or undefined if it does not exist. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export interface StateLock {
+  release(): void;
+}
+
+/**
+ * One daemon per state directory: <dir>/scrooge.pid holds "pid starttime".
+ * A lock whose process is gone (or whose pid now belongs to another process
+ * started later) is stale and taken over, so kill -9 never blocks a restart.
+ */
+export function acquireLock(dir: string): StateLock {
+  const path = join(dir, 'scrooge.pid');
+  const mine = `${process.pid} ${processStartTime(process.pid) ?? '0'}\n`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, mine);
+      closeSync(fd);
+      return {
+        release() {
+          try {
+            if (readFileSync(path, 'utf8') === mine) unlinkSync(path);
+          } catch {
+            // gone already
+          }
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new ScroogeError('ERR_STATE_DIR', `cannot create ${path}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    let held = '';
+    try {
+      held = readFileSync(path, 'utf8');
+    } catch {
+      continue;
+    }
+    const [pidText, start] = held.trim().split(' ');
+    const pid = Number(pidText);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processStartTime(pid) === start) {
+      throw new ScroogeError(
+        'ERR_LOCKED',
+        `another scrooge (pid ${pid}) is running with state directory ${dir}; stop it first or use another --state-dir`,
+      );
+    }
+    try {
+      unlinkSync(path); // stale
+    } catch {
+      // raced with another starter; retry
+    }
+  }
+  throw new ScroogeError('ERR_LOCKED', `cannot take the lock ${path}`);
 }

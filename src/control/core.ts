@@ -167,7 +167,7 @@ export class ControlCore {
   readonly links = new Map<string, Link>();
   readonly counters = new ControlCounters();
   private readonly opts: CoreOptions;
-  private readonly up = new Map<string, { nextHelloMs: number }>();
+  private readonly up = new Map<string, { nextHelloMs: number; burst: number }>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly verifyBudget: Bucket = { tokens: LIMITS.globalVerifiesPerSec, at: 0 };
   private nextPeerHelloMs = 0;
@@ -185,7 +185,7 @@ export class ControlCore {
   /** A mesh interface came up (or was found at start): hello on it at once. */
   interfaceUp(iface: string, nowMs: number): Action[] {
     if (this.up.has(iface)) return [];
-    this.up.set(iface, { nextHelloMs: nowMs });
+    this.up.set(iface, { nextHelloMs: nowMs, burst: 0 });
     return [
       { kind: 'log', level: 'info', msg: 'mesh interface up', fields: { iface } },
       ...this.tick(nowMs, () => undefined),

@@ -11,6 +11,9 @@
  * - Readiness is polled (waitFor), never slept.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 let labCounter = 0;
@@ -62,10 +65,15 @@ export interface Proc {
 export class Lab {
   readonly id: string;
   readonly namespaces: string[] = [];
+  /** A scratch directory for this lab (state dirs, captures), removed on cleanup. */
+  readonly dir: string;
   private readonly procs: Proc[] = [];
+  /** veth ends created by this lab: [namespace, interface]. */
+  private readonly ends: Array<[string, string]> = [];
 
   constructor(tag = 't') {
     this.id = `sc${process.pid}${tag}${labCounter++}`;
+    this.dir = mkdtempSync(join(tmpdir(), `${this.id}-`));
   }
 
   /** Creates a namespace (with lo up) and returns its full name. */
@@ -108,6 +116,7 @@ export class Lab {
     opts: { addrA?: string[]; addrB?: string[]; mtu?: number } = {},
   ): void {
     execFileSync('ip', ['link', 'add', ifA, 'netns', nsA, 'type', 'veth', 'peer', ifB, 'netns', nsB]);
+    this.ends.push([nsA, ifA], [nsB, ifB]);
     for (const [ns, ifn, addrs] of [
       [nsA, ifA, opts.addrA ?? []],
       [nsB, ifB, opts.addrB ?? []],
@@ -118,10 +127,110 @@ export class Lab {
     }
   }
 
+  /**
+   * Waits until every veth end of the lab has a usable IPv6 link-local
+   * address. The kernel adds it only when the link's operstate turns up,
+   * which lags link-up by up to a second (linkwatch).
+   */
+  async ready(timeoutMs = 10_000): Promise<void> {
+    for (const [ns, ifn] of this.ends) {
+      await waitFor(
+        `${ns}/${ifn} link-local`,
+        () => {
+          const text = this.exec(ns, ['cat', '/proc/net/if_inet6']);
+          return text.split('\n').some((l) => {
+            const f = l.trim().split(/\s+/);
+            return f[5] === ifn && f[3] === '20' && (Number.parseInt(f[4] ?? '0', 16) & 0x48) === 0;
+          });
+        },
+        timeoutMs,
+        20,
+      );
+    }
+  }
+
+  /**
+   * A placeholder interface (up, no DAD) for daemons that insist on having
+   * one (this kernel has no dummy links: it is one end of a veth pair whose
+   * other end also stays in `ns`).
+   */
+  placeholder(ns: string, name: string): void {
+    this.ip(ns, 'link', 'add', 'name', name, 'type', 'veth', 'peer', 'name', `${name}p`);
+    for (const n of [name, `${name}p`]) {
+      this.sysctl(ns, `net.ipv6.conf.${n}.accept_dad`, '0');
+      this.ip(ns, 'link', 'set', 'dev', n, 'up');
+    }
+  }
+
+  sysctl(ns: string, key: string, value: string): void {
+    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `${key}=${value}`]);
+  }
+
   /** A bridge in `ns` (for several nodes on one link). */
   bridge(ns: string, name: string): void {
-    this.ip(ns, 'link', 'add', name, 'type', 'bridge');
-    this.ip(ns, 'link', 'set', name, 'up');
+    this.ip(ns, 'link', 'add', 'name', name, 'type', 'bridge');
+    this.ip(ns, 'link', 'set', 'dev', name, 'up');
+  }
+
+  /** Puts a veth end of `ns` (created with veth()) into bridge `br` living in `brNs`. */
+  enslave(brNs: string, port: string, br: string): void {
+    this.ip(brNs, 'link', 'set', 'dev', port, 'master', br);
+  }
+
+  /**
+   * Impairs the egress of `dev` in `ns` without netem (absent on this kernel):
+   * `lossPct` % of packets dropped (nftables numgen), `delayedPct` % marked
+   * and sent through a slow HTB class (64 kbit, no burst) selected by a
+   * classic-BPF filter on the mark, so they arrive late: reordering.
+   * The test's own nft table (inet impair) lives in the test namespace.
+   */
+  impair(ns: string, dev: string, opts: { lossPct: number; delayedPct: number }): void {
+    const tc = (...a: string[]) => execFileSync('ip', ['netns', 'exec', ns, 'tc', ...a]);
+    tc('qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '10', 'r2q', '1000');
+    tc('class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit');
+    tc(
+      'class',
+      'add',
+      'dev',
+      dev,
+      'parent',
+      '1:',
+      'classid',
+      '1:20',
+      'htb',
+      'rate',
+      '64kbit',
+      'ceil',
+      '64kbit',
+      'burst',
+      '1',
+      'cburst',
+      '1',
+      'quantum',
+      '1600',
+    );
+    // ld mark (SKF_AD_OFF + SKF_AD_MARK = -4096 + 20); jeq 1; ret -1 (use the filter's classid); ret 0
+    tc(
+      'filter',
+      'add',
+      'dev',
+      dev,
+      'parent',
+      '1:',
+      'protocol',
+      'all',
+      'prio',
+      '1',
+      'bpf',
+      'bytecode',
+      '4,32 0 0 4294963220,21 0 1 1,6 0 0 4294967295,6 0 0 0',
+      'classid',
+      '1:20',
+    );
+    const rules = `table inet impair {\n chain post {\n  type filter hook postrouting priority 300;\n  oifname "${dev}" numgen random mod 100 < ${opts.delayedPct} meta mark set 0x1\n }\n chain out {\n  type filter hook postrouting priority 310;\n  oifname "${dev}" numgen random mod 100 < ${opts.lossPct} drop\n }\n}\n`;
+    const file = join(this.dir, `impair-${ns}-${dev}.nft`);
+    writeFileSync(file, rules);
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', file]);
   }
 
   /** Spawns a long-running process in a namespace; killed by pid on cleanup. */
@@ -213,6 +322,7 @@ export class Lab {
       }
       spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
     }
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,115 @@
+/**
+ * The control protocol's socket: one dual-stack UDP socket on the control
+ * port (8481), receiving on every interface with the arrival interface of
+ * each datagram (IPV6_PKTINFO), member of ff02::1 on each mesh interface.
+ * It lives in the native addon like the tunnel sockets; it uses its own small
+ * slab (a datagram over 512 bytes is truncated by the kernel and dropped).
+ */
+import { ScroogeError } from '../../crypto/index.js';
+import { KIND_UDP, type NativePort, native, nativeError } from '../../dataplane/native.js';
+import { decodeSockaddr, encodeSockaddr, isLinkLocal6, type SockAddr, toMapped6 } from '../../dataplane/sockaddr.js';
+import { ALL_ONES_V6_MULTICAST } from './core.js';
+import { MAX_CONTROL_MESSAGE_BYTES } from './messages.js';
+
+const SLOT = 1024;
+const BATCH = 16;
+
+export interface Received {
+  bytes: Uint8Array;
+  ifindex: number;
+  from: SockAddr;
+}
+
+export class ControlSocket {
+  readonly port: number;
+  private readonly fd: number;
+  private readonly handle: NativePort;
+  private readonly slab = new Uint8Array(SLOT * BATCH);
+  private readonly meta: Int32Array;
+  private readonly addrs: Uint8Array;
+  readonly stats: Float64Array;
+  private closed = false;
+  sendErrors = 0;
+  lastSendError = '';
+
+  constructor(port: number, onDatagram: (d: Received) => void, onFailure: (e: ScroogeError) => void) {
+    const n = native();
+    let s: { fd: number; port: number };
+    try {
+      s = n.udpOpen({ family: 6, port, v6only: false, pktinfo: true, rcvbuf: 1 << 20, sndbuf: 1 << 20 });
+    } catch (e) {
+      const err = nativeError('ERR_SOCKET', `cannot bind the control port ${port}`, e);
+      if ((e as { code?: string }).code === 'EADDRINUSE') {
+        throw new ScroogeError(
+          'ERR_SOCKET',
+          `control port ${port} is in use (another scrooge in this network namespace?)`,
+          { cause: e },
+        );
+      }
+      throw err;
+    }
+    this.fd = s.fd;
+    this.port = s.port;
+    this.meta = new Int32Array(BATCH * n.META_STRIDE);
+    this.addrs = new Uint8Array(BATCH * n.ADDR_STRIDE);
+    this.stats = new Float64Array(n.STATS_SLOTS);
+    this.handle = new n.Port(
+      KIND_UDP,
+      this.fd,
+      this.slab,
+      this.meta,
+      this.stats,
+      this.addrs,
+      SLOT,
+      0,
+      0,
+      BATCH,
+      (count) => {
+        if (count < 0) {
+          onFailure(new ScroogeError('ERR_SOCKET', `control socket failed (${n.errnoName(count)})`));
+          return;
+        }
+        for (let i = 0; i < count; i++) {
+          const off = this.meta[i * 4] as number;
+          const len = this.meta[i * 4 + 1] as number;
+          const ifindex = this.meta[i * 4 + 2] as number;
+          const slot = this.meta[i * 4 + 3] as number;
+          const from = decodeSockaddr(this.addrs, slot * n.ADDR_STRIDE);
+          if (!from || len > MAX_CONTROL_MESSAGE_BYTES) continue;
+          onDatagram({ bytes: this.slab.subarray(off, off + len), ifindex, from });
+        }
+      },
+    );
+    this.handle.start();
+  }
+
+  /** Joins (or leaves) ff02::1 on an interface. */
+  membership(ifindex: number, join: boolean): void {
+    try {
+      native().udpJoinGroup(this.fd, ALL_ONES_V6_MULTICAST, ifindex, join);
+    } catch (e) {
+      throw nativeError('ERR_SOCKET', `cannot ${join ? 'join' : 'leave'} ff02::1 on ifindex ${ifindex}`, e);
+    }
+  }
+
+  /** Sends one datagram; link-local and multicast destinations are scoped to `ifindex`. Returns false on error. */
+  send(bytes: Uint8Array, to: SockAddr, ifindex: number): boolean {
+    if (this.closed) return false;
+    const scoped =
+      to.family === 6 && (isLinkLocal6(to.address) || to.address[0] === 0xff) ? { ...to, scopeId: ifindex } : to;
+    const sa = encodeSockaddr(toMapped6(scoped));
+    const r = native().udpSendTo(this.fd, bytes, 0, bytes.length, sa);
+    if (r < 0) {
+      this.sendErrors++;
+      this.lastSendError = native().errnoName(r);
+      return false;
+    }
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close();
+  }
+}

@@ -1,0 +1,497 @@
+/**
+ * `scrooge up`: the shell around the pure cores.
+ *
+ *   interfaces ──poll 1 s──▶ ControlCore.interfaceUp/Down ─┐
+ *   control socket ──datagram──▶ ControlCore.onDatagram ───┼─▶ actions ─▶ run()
+ *   tick 250 ms ──tunnel health──▶ ControlCore.tick ───────┘      │
+ *                                                                  ├─ send: sign (seq), fill endpoint, sendto
+ *   run():                                                         ├─ ensureTunnel: TUN device + UDP socket
+ *                                                                  ├─ install: session keys (make-before-break)
+ *                                                                  ├─ closeTunnel
+ *                                                                  └─ state/log: logs, babeld, API
+ *
+ * Everything that arrives from the network is handled inside try/catch-free
+ * pure code (the core never throws); the shell logs and counts.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import {
+  type CryptoBackend,
+  formatIPv6,
+  type Identity,
+  linkLocalAddress,
+  linkLocalBytes,
+  ScroogeError,
+  selectBackend,
+  toBase64,
+  tunName,
+} from '../crypto/index.js';
+import type { Logger } from '../dataplane/log.js';
+import { tunnelMtu } from '../dataplane/packet.js';
+import { formatSockaddr, isLinkLocal6, parseIPv4, parseIPv6, type SockAddr } from '../dataplane/sockaddr.js';
+import { Dataplane, type Tunnel } from '../dataplane/tunnel.js';
+import { type ApiHandler, type ApiServers, startApi, startMetrics } from './api.js';
+import { BabelClient } from './babel.js';
+import type { DaemonConfig } from './config.js';
+import {
+  type Action,
+  ControlCore,
+  type Link,
+  type LinkState,
+  type OutMessage,
+  type TunnelHealth,
+} from './control/core.js';
+import { type ControlFields, encodeControlMessage } from './control/messages.js';
+import { SeqSource } from './control/seq.js';
+import { type Received, ControlSocket } from './control/socket.js';
+import { type IfaceInfo, InterfaceWatcher } from './interfaces.js';
+import { loadOrCreateIdentity } from './keyfile.js';
+import { LIMITS } from './limits.js';
+import { renderMetrics } from './metrics.js';
+import { acquireLock, ensureStateDir, fileSeqStore, type StateLock } from './state.js';
+
+export const VERSION = '0.1.0';
+
+interface LinkTunnel {
+  tunnel: Tunnel;
+  name: string;
+  iface: string;
+  /** Wall-clock ms of the last completed handshake. */
+  lastHandshakeWall: number | null;
+}
+
+export interface NeighborInfo {
+  publicKey: string;
+  interface: string;
+  linkLocal: string;
+  tun: string | null;
+  state: LinkState;
+  endpoint: string | null;
+  lastHandshake: string | null;
+  rx: { bytes: number; packets: number; drops: number };
+  tx: { bytes: number; packets: number; drops: number };
+  drops: Record<string, number>;
+}
+
+export class Daemon implements ApiHandler {
+  readonly cfg: DaemonConfig;
+  readonly log: Logger;
+  readonly identity: Identity;
+  readonly backend: CryptoBackend;
+  readonly core: ControlCore;
+  readonly dp: Dataplane;
+  private readonly seq: SeqSource;
+  private readonly watcher: InterfaceWatcher;
+  private readonly tunnels = new Map<string, LinkTunnel>();
+  private sock: ControlSocket | undefined;
+  private api: ApiServers | undefined;
+  private metricsServer: ApiServers | undefined;
+  private babel: BabelClient | undefined;
+  private lock: StateLock | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private lastIfacePoll = Number.NEGATIVE_INFINITY;
+  private readonly startedWall = Date.now();
+  private stopping = false;
+  private readonly ownLinkLocal: Uint8Array;
+  private readonly peers: Array<{ addr: SockAddr; iface: string }>;
+
+  private constructor(cfg: DaemonConfig, log: Logger, identity: Identity, backend: CryptoBackend, lock: StateLock) {
+    this.cfg = cfg;
+    this.log = log;
+    this.identity = identity;
+    this.backend = backend;
+    this.lock = lock;
+    this.ownLinkLocal = linkLocalBytes(identity.publicKey);
+    this.seq = new SeqSource(fileSeqStore(cfg.stateDir));
+    this.watcher = new InterfaceWatcher(cfg.interfaces);
+    this.peers = cfg.peers.map((p) => {
+      const [host, zone] = p.split('%') as [string, string | undefined];
+      const v6 = parseIPv6(host);
+      const addr: SockAddr = v6
+        ? { family: 6, address: v6, port: cfg.port, scopeId: 0 }
+        : { family: 4, address: parseIPv4(host) as Uint8Array, port: cfg.port, scopeId: 0 };
+      return { addr, iface: zone ?? '' };
+    });
+    this.core = new ControlCore({
+      backend,
+      publicKey: identity.publicKey,
+      random: (n) => new Uint8Array(randomBytes(n)),
+      helloIntervalMs: cfg.helloIntervalMs,
+      maxNeighbors: cfg.maxNeighbors,
+      neighborTimeoutMs: cfg.neighborTimeoutMs,
+      port: cfg.port,
+      peers: this.peers,
+    });
+    this.dp = new Dataplane({ backend, log: log.child({ part: 'dataplane' }), gso: cfg.gso, gro: cfg.gro });
+  }
+
+  /** Starts a daemon; every failure is a ScroogeError naming what and why, with nothing left behind. */
+  static async start(cfg: DaemonConfig, log: Logger): Promise<Daemon> {
+    ensureStateDir(cfg.stateDir);
+    const lock = acquireLock(cfg.stateDir);
+    let d: Daemon | undefined;
+    try {
+      const sel = selectBackend(cfg.crypto);
+      if (sel.fallbackReason)
+        log.warn('libsodium unavailable; using the pure-JS crypto backend (about 9x slower)', {
+          reason: sel.fallbackReason,
+        });
+      const { identity, created } = loadOrCreateIdentity(sel.backend, cfg.key);
+      if (created) log.info('created a new identity key', { file: cfg.key });
+      d = new Daemon(cfg, log, identity, sel.backend, lock);
+      await d.startParts();
+      return d;
+    } catch (e) {
+      if (d) await d.stop('start failed');
+      else lock.release();
+      throw e;
+    }
+  }
+
+  private async startParts(): Promise<void> {
+    const log = this.log;
+    this.sock = new ControlSocket(
+      this.cfg.port,
+      (r) => this.onDatagram(r),
+      (e) => {
+        log.error('control socket failed; stopping', { error: e.message });
+        void this.stop('control socket failed').then(() => process.exit(1));
+      },
+    );
+    this.api = await startApi(this, this.cfg.api, this.cfg.apiHttp, log);
+    if (this.cfg.metrics) this.metricsServer = await startMetrics(this, this.cfg.metrics);
+    if (this.cfg.babel)
+      this.babel = new BabelClient(this.cfg.babel, log.child({ part: 'babel' }), () => this.upTunnelNames());
+    log.info('scrooge started', {
+      version: VERSION,
+      key: this.identity.publicKeyBase64,
+      linkLocal: linkLocalAddress(this.identity.publicKey),
+      interfaces: this.cfg.interfaces.join(','),
+      api: this.cfg.api,
+      crypto: this.backend.name,
+    });
+    this.pollInterfaces(performance.now(), true);
+    this.tickTimer = setInterval(() => this.tick(), LIMITS.tickMs);
+  }
+
+  // --- control plane I/O -----------------------------------------------------------------------
+
+  private onDatagram(r: Received): void {
+    const info = this.watcher.byIndex(r.ifindex);
+    if (!info) {
+      this.core.counters.rxDatagrams++;
+      this.core.counters.dropNotMesh++;
+      return;
+    }
+    this.run(this.core.onDatagram(r.bytes, { iface: info.name, addr: r.from }, performance.now()));
+  }
+
+  private run(actions: Action[]): void {
+    for (const a of actions) {
+      try {
+        this.runOne(a);
+      } catch (e) {
+        this.log.error('action failed', { action: a.kind, error: (e as Error).message });
+      }
+    }
+  }
+
+  private runOne(a: Action): void {
+    switch (a.kind) {
+      case 'send':
+        return this.send(a.iface, a.to, a.message);
+      case 'ensureTunnel':
+        return this.ensureTunnel(a.link, a.peer, a.iface, a.family);
+      case 'install': {
+        const lt = this.tunnels.get(a.link);
+        if (!lt) return;
+        const endpoint = this.scoped(a.endpoint, lt.iface);
+        lt.tunnel.setPeer(endpoint);
+        if (!lt.tunnel.installSession(a.keys, a.role)) {
+          this.log.warn('session id collision; the next handshake replaces it', { tun: lt.name });
+          return;
+        }
+        lt.lastHandshakeWall = Date.now();
+        this.log.debug('session installed', {
+          tun: lt.name,
+          role: a.role,
+          session: a.keys.sessionId,
+          endpoint: formatSockaddr(endpoint, lt.iface),
+        });
+        return;
+      }
+      case 'closeTunnel': {
+        const lt = this.tunnels.get(a.link);
+        if (!lt) return;
+        this.tunnels.delete(a.link);
+        lt.tunnel.close();
+        this.babel?.interfaceDown(lt.name);
+        this.log.info('tunnel closed', { tun: lt.name, reason: a.reason });
+        return;
+      }
+      case 'state': {
+        const link = this.core.links.get(a.link);
+        const lt = this.tunnels.get(a.link);
+        const fields = {
+          neighbor: link?.pkB64 ?? a.link.split('|')[0] ?? '',
+          iface: link?.iface ?? '',
+          tun: lt?.name ?? '',
+          from: a.from,
+          to: a.to,
+          reason: a.reason,
+        };
+        if (a.to === 'up') {
+          this.log.info('tunnel up', fields);
+          if (lt) this.babel?.interfaceUp(lt.name);
+        } else if (a.to === 'down') this.log.warn('tunnel down', fields);
+        else this.log.info(`link ${a.to}`, fields);
+        return;
+      }
+      case 'log':
+        this.log[a.level](a.msg, a.fields);
+        return;
+    }
+  }
+
+  /** Link-local destinations get the interface's scope. */
+  private scoped(sa: SockAddr, iface: string): SockAddr {
+    if (sa.family === 6 && isLinkLocal6(sa.address)) return { ...sa, scopeId: this.watcher.get(iface)?.ifindex ?? 0 };
+    return sa;
+  }
+
+  private send(iface: string, to: SockAddr, m: OutMessage): void {
+    const sock = this.sock;
+    if (!sock) return;
+    const info = iface === '' ? undefined : this.watcher.get(iface);
+    if (iface !== '' && !info) return;
+    let seq: bigint;
+    try {
+      seq = this.seq.next(BigInt(Date.now()) * 1000n);
+    } catch (e) {
+      this.log.error('cannot persist the sequence floor; not sending', { error: (e as Error).message });
+      return;
+    }
+    let fields: ControlFields;
+    if (m.type === 'scrooge_tunnel' || m.type === 'scrooge_tunnel_confirm') {
+      const lt = this.tunnels.get(m.link);
+      if (!lt) return;
+      const family = to.family;
+      const host =
+        family === 6
+          ? formatIPv6(info?.linkLocal ?? new Uint8Array(16))
+          : info?.ipv4
+            ? `${info.ipv4.join('.')}`
+            : '0.0.0.0';
+      fields = {
+        type: m.type,
+        dstPK: m.dstPK,
+        seq,
+        tunnelPK: m.tunnelPK,
+        endpoint: { host, port: lt.tunnel.udpPort, family },
+      };
+    } else {
+      fields = { type: m.type, dstPK: m.dstPK, seq };
+    }
+    const bytes = Buffer.from(encodeControlMessage(fields, this.identity), 'latin1');
+    if (sock.send(bytes, to, info?.ifindex ?? 0)) this.core.counters.txMessages++;
+    else this.log.debug('control send failed', { iface, to: formatSockaddr(to, iface), errno: sock.lastSendError });
+  }
+
+  private ensureTunnel(link: string, peer: Uint8Array, iface: string, family: 4 | 6): void {
+    if (this.tunnels.has(link)) return;
+    const info = this.watcher.get(iface);
+    const name = tunName(this.cfg.tunPrefix, peer, iface);
+    const mtu = this.cfg.mtu ?? tunnelMtu(info?.mtu ?? 1500, family);
+    try {
+      const tunnel = this.dp.createTunnel({
+        name,
+        mtu,
+        addresses: [{ family: 6, address: this.ownLinkLocal, prefixLen: 64 }, ...this.cfg.addresses],
+        onFailure: (_t, err) => {
+          this.tunnels.delete(link);
+          this.babel?.interfaceDown(name);
+          this.run(this.core.tunnelFailed(link, performance.now(), err.message));
+        },
+        onEndpointChange: (_t, sa) => {
+          const l = this.core.links.get(link);
+          if (l) l.endpoint = sa;
+        },
+        // the responder's session just became current: report it now, not at the next tick
+        onRotation: () => this.scheduleTick(),
+      });
+      this.tunnels.set(link, { tunnel, name, iface, lastHandshakeWall: null });
+      this.log.info('tunnel device created', { tun: name, iface, mtu, neighbor: toBase64(peer), port: tunnel.udpPort });
+    } catch (e) {
+      const msg = e instanceof ScroogeError ? e.message : String(e);
+      this.run(this.core.tunnelFailed(link, performance.now(), msg));
+    }
+  }
+
+  // --- timers ------------------------------------------------------------------------------------
+
+  private tickSoon = false;
+
+  /** Runs a tick on the next turn of the event loop (coalesced). */
+  private scheduleTick(): void {
+    if (this.tickSoon) return;
+    this.tickSoon = true;
+    setImmediate(() => {
+      this.tickSoon = false;
+      this.tick();
+    });
+  }
+
+  private tick(): void {
+    if (this.stopping) return;
+    const now = performance.now();
+    try {
+      if (now - this.lastIfacePoll >= LIMITS.interfacePollMs) this.pollInterfaces(now, false);
+      const health = new Map<string, TunnelHealth>();
+      for (const [link, lt] of this.tunnels) {
+        const r = lt.tunnel.tick(now);
+        health.set(link, { hasCurrent: !r.noSession, dead: r.dead });
+      }
+      this.run(this.core.tick(now, (l) => health.get(l)));
+    } catch (e) {
+      this.log.error('tick failed', { error: (e as Error).message });
+    }
+  }
+
+  private pollInterfaces(now: number, first: boolean): void {
+    this.lastIfacePoll = now;
+    const events = this.watcher.poll();
+    if (first) {
+      for (const name of this.cfg.interfaces) {
+        const i = this.watcher.get(name);
+        if (!i) this.log.warn('mesh interface not found; waiting for it to appear', { iface: name });
+        else if (!i.up) this.log.warn('mesh interface is down; waiting for it', { iface: name });
+      }
+    }
+    for (const ev of events) {
+      if (ev.kind === 'up') {
+        try {
+          if (ev.info.linkLocal) this.sock?.membership(ev.info.ifindex, true);
+        } catch (e) {
+          this.log.warn('cannot join ff02::1', { iface: ev.info.name, error: (e as Error).message });
+        }
+        this.run(this.core.interfaceUp(ev.info.name, now));
+      } else if (ev.kind === 'down') {
+        this.run(this.core.interfaceDown(ev.name, ev.reason));
+      } else {
+        this.log.info('mesh interface changed', { iface: ev.info.name, change: ev.what });
+      }
+    }
+  }
+
+  // --- API ---------------------------------------------------------------------------------------
+
+  private upTunnelNames(): string[] {
+    const names: string[] = [];
+    for (const [link, lt] of this.tunnels) if (this.core.links.get(link)?.state === 'up') names.push(lt.name);
+    return names;
+  }
+
+  neighbors(): NeighborInfo[] {
+    return this.core.snapshot().map((l) => this.neighborInfo(l));
+  }
+
+  private neighborInfo(l: Link): NeighborInfo {
+    const lt = this.tunnels.get(l.key);
+    const c = lt?.tunnel.core.counters;
+    const rxDrops = c ? c.dropMalformed + c.dropBadTag + c.dropReplay + c.dropStaleSession + c.dropDeviceError : 0;
+    const txDrops = c ? c.dropNoSession + c.dropSendError + c.dropQueueFull : 0;
+    const endpoint = lt?.tunnel.peer ?? l.endpoint;
+    return {
+      publicKey: l.pkB64,
+      interface: l.iface,
+      linkLocal: linkLocalAddress(l.pk),
+      tun: lt?.name ?? null,
+      state: l.state,
+      endpoint: endpoint ? formatSockaddr(endpoint, l.iface) : null,
+      lastHandshake: lt?.lastHandshakeWall ? new Date(lt.lastHandshakeWall).toISOString() : null,
+      rx: { bytes: c?.rxBytes ?? 0, packets: c?.rxPackets ?? 0, drops: rxDrops },
+      tx: { bytes: c?.txBytes ?? 0, packets: c?.txPackets ?? 0, drops: txDrops },
+      drops: c
+        ? {
+            malformed: c.dropMalformed,
+            badTag: c.dropBadTag,
+            replay: c.dropReplay,
+            staleSession: c.dropStaleSession,
+            noSession: c.dropNoSession,
+            queueFull: c.dropQueueFull,
+            deviceError: c.dropDeviceError,
+            sendError: c.dropSendError,
+          }
+        : {},
+    };
+  }
+
+  status(): Record<string, unknown> {
+    const links = this.core.snapshot();
+    return {
+      version: VERSION,
+      publicKey: this.identity.publicKeyBase64,
+      linkLocal: linkLocalAddress(this.identity.publicKey),
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.startedWall) / 1000),
+      crypto: this.backend.name,
+      controlPort: this.cfg.port,
+      interfaces: this.cfg.interfaces.map((name) => {
+        const i: IfaceInfo | undefined = this.watcher.get(name);
+        return {
+          name,
+          present: i !== undefined,
+          up: this.core.isUp(name),
+          ifindex: i?.ifindex ?? null,
+          mtu: i?.mtu ?? null,
+        };
+      }),
+      neighbors: { total: links.length, up: links.filter((l) => l.state === 'up').length, max: this.cfg.maxNeighbors },
+      control: { ...this.core.counters, sendErrors: this.sock?.sendErrors ?? 0 },
+      babel: this.babel ? this.babel.status() : null,
+    };
+  }
+
+  set(body: unknown): unknown {
+    throw new ScroogeError(
+      'ERR_API_REQUEST',
+      `traffic control settings are not available yet (${JSON.stringify(body)})`,
+    );
+  }
+
+  accounting(_reset: boolean): unknown {
+    throw new ScroogeError('ERR_API_REQUEST', 'accounting is not available yet');
+  }
+
+  metrics(): string {
+    return renderMetrics(this);
+  }
+
+  /** Metric families of optional parts (traffic control, filter). */
+  extraMetrics(): Array<{
+    name: string;
+    type: 'counter' | 'gauge';
+    help: string;
+    samples: Array<[Record<string, string>, number]>;
+  }> {
+    return [];
+  }
+
+  // --- lifecycle -----------------------------------------------------------------------------------
+
+  async stop(reason: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.sock?.close();
+    for (const lt of this.tunnels.values()) this.babel?.interfaceDown(lt.name);
+    this.dp.close();
+    this.tunnels.clear();
+    await this.babel?.close();
+    await this.api?.close();
+    await this.metricsServer?.close();
+    this.lock?.release();
+    this.lock = undefined;
+    this.log.info('scrooge stopped', { reason });
+  }
+}

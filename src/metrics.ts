@@ -1,0 +1,85 @@
+/**
+ * Prometheus text exposition of the daemon's counters (GET /metrics on the
+ * admin API, and on --metrics ADDRESS:PORT).
+ */
+import type { Daemon } from './daemon.js';
+
+type Sample = [labels: Record<string, string>, value: number];
+
+function esc(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+export class MetricsText {
+  private readonly lines: string[] = [];
+  add(name: string, type: 'counter' | 'gauge', help: string, samples: Sample[]): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) {
+      const l = Object.entries(labels)
+        .map(([k, v]) => `${k}="${esc(v)}"`)
+        .join(',');
+      this.lines.push(`${name}${l ? `{${l}}` : ''} ${Number.isFinite(value) ? value : 0}`);
+    }
+  }
+  toString(): string {
+    return `${this.lines.join('\n')}\n`;
+  }
+}
+
+export function renderMetrics(d: Daemon): string {
+  const m = new MetricsText();
+  const n = d.neighbors();
+  const lab = (x: (typeof n)[number]) => ({ neighbor: x.publicKey, interface: x.interface, tun: x.tun ?? '' });
+  m.add(
+    'scrooge_neighbors',
+    'gauge',
+    'Links (neighbour, interface) by state.',
+    ['discovered', 'negotiating', 'up', 'down'].map((s) => [{ state: s }, n.filter((x) => x.state === s).length]),
+  );
+  m.add(
+    'scrooge_tunnel_rx_bytes_total',
+    'counter',
+    'Inner bytes received through the tunnel.',
+    n.map((x) => [lab(x), x.rx.bytes]),
+  );
+  m.add(
+    'scrooge_tunnel_tx_bytes_total',
+    'counter',
+    'Inner bytes sent through the tunnel.',
+    n.map((x) => [lab(x), x.tx.bytes]),
+  );
+  m.add(
+    'scrooge_tunnel_rx_packets_total',
+    'counter',
+    'Inner packets received through the tunnel.',
+    n.map((x) => [lab(x), x.rx.packets]),
+  );
+  m.add(
+    'scrooge_tunnel_tx_packets_total',
+    'counter',
+    'Inner packets sent through the tunnel.',
+    n.map((x) => [lab(x), x.tx.packets]),
+  );
+  m.add(
+    'scrooge_tunnel_drops_total',
+    'counter',
+    'Packets dropped, by reason.',
+    n.flatMap((x) => Object.entries(x.drops).map(([reason, v]): Sample => [{ ...lab(x), reason }, v])),
+  );
+  const c = d.core.counters;
+  m.add('scrooge_control_datagrams_total', 'counter', 'Control datagrams received.', [[{}, c.rxDatagrams]]);
+  m.add('scrooge_control_dropped_total', 'counter', 'Control datagrams dropped, by reason.', [
+    [{ reason: 'rate_limited' }, c.dropRateLimited],
+    [{ reason: 'decode' }, c.dropDecode],
+    [{ reason: 'not_mesh' }, c.dropNotMesh],
+    [{ reason: 'from_self' }, c.dropFromSelf],
+    [{ reason: 'not_for_us' }, c.dropNotForUs],
+    [{ reason: 'bad_signature' }, c.dropBadSignature],
+    [{ reason: 'old_seq' }, c.dropOldSeq],
+    [{ reason: 'table_full' }, c.dropTableFull],
+    [{ reason: 'bad_key' }, c.dropBadKey],
+  ]);
+  m.add('scrooge_handshakes_total', 'counter', 'Completed tunnel handshakes.', [[{}, c.handshakes]]);
+  for (const extra of d.extraMetrics()) m.add(extra.name, extra.type, extra.help, extra.samples);
+  return m.toString();
+}

@@ -1,0 +1,234 @@
+/**
+ * Real `scrooge up` daemons in network namespaces: discovery, negotiation,
+ * restarts, cleanup, impaired links, babeld over the tunnels.
+ *
+ * Topologies (each test builds its own lab):
+ *
+ *   pair:   [a] va ──── vb [b]
+ *   bridge: [a] va ─┐
+ *           [b] vb ─┼─ br (in ns "s")
+ *           [c] vc ─┘
+ *   chain:  [a] ab ── ba [b] bc ── cb [c] cd ── dc [d]     (+ babeld on every node)
+ */
+import test from 'ava';
+import { fromBase64Exact, tunName } from '../crypto/index.js';
+import {
+  type DaemonHandle,
+  neighbors,
+  restartDaemon,
+  startDaemon,
+  status,
+  tunDevices,
+  waitUp,
+} from './helpers/daemon.js';
+import { hasCommand, isRoot, Lab, waitFor } from './helpers/netns.js';
+
+const root = isRoot();
+
+function pair(lab: Lab): { a: string; b: string } {
+  const a = lab.addNs('a');
+  const b = lab.addNs('b');
+  lab.veth(a, 'va', b, 'vb');
+  return { a, b };
+}
+
+async function pingLinkLocal(lab: Lab, from: DaemonHandle, count = 3): Promise<void> {
+  for (const n of await neighbors(from)) {
+    const r = lab.run(from.ns, ['ping', '-c', String(count), '-i', '0.1', '-W', '2', `${n.linkLocal}%${n.tun}`]);
+    if (r.status !== 0) throw new Error(`ping ${n.linkLocal}%${n.tun} from ${from.name}: ${r.stdout}${r.stderr}`);
+  }
+}
+
+test.serial('two nodes on a veth: both reach up within 3 s of start and ping each other over the tunnel', async (t) => {
+  if (!root) return t.pass('needs root');
+  const lab = new Lab('d2');
+  t.teardown(() => lab.cleanup());
+  const { a, b } = pair(lab);
+  await lab.ready();
+  const [da, db] = await Promise.all([startDaemon(lab, a, 'a', ['va']), startDaemon(lab, b, 'b', ['vb'])]);
+  const [ta, tb] = await Promise.all([waitUp(da, 1, 10_000), waitUp(db, 1, 10_000)]);
+  t.log(`discovery-to-up: a ${ta} ms, b ${tb} ms after start (includes Node start-up)`);
+  t.true(ta < 3000 && tb < 3000, `a ${ta} ms, b ${tb} ms`);
+  await pingLinkLocal(lab, da);
+  await pingLinkLocal(lab, db);
+  const [na] = await neighbors(da);
+  const sb = await status(db);
+  t.is(na?.publicKey, sb.publicKey as string);
+  t.is(na?.linkLocal, sb.linkLocal as string, "a computes b's tunnel link-local from b's key");
+  t.is(na?.tun, tunName('scr', fromBase64Exact(sb.publicKey as string, 32), 'va'));
+  t.is(na?.state, 'up');
+  t.truthy(na?.lastHandshake);
+  t.true((na?.rx.packets ?? 0) > 0 && (na?.tx.packets ?? 0) > 0);
+  t.deepEqual(tunDevices(lab, a), [na?.tun]);
+});
+
+test.serial('three nodes on one bridge: a full mesh of three tunnels', async (t) => {
+  if (!root) return t.pass('needs root');
+  const lab = new Lab('d3');
+  t.teardown(() => lab.cleanup());
+  const s = lab.addNs('s');
+  lab.bridge(s, 'br');
+  const nodes: DaemonHandle[] = [];
+  for (const x of ['a', 'b', 'c']) {
+    const ns = lab.addNs(x);
+    lab.veth(ns, `v${x}`, s, `p${x}`);
+    lab.enslave(s, `p${x}`, 'br');
+    nodes.push(await startDaemon(lab, ns, x, [`v${x}`]));
+  }
+  await Promise.all(nodes.map((d) => waitUp(d, 2, 15_000)));
+  for (const d of nodes) {
+    t.is(tunDevices(lab, d.ns).length, 2, `${d.name} has two tunnel devices`);
+    await pingLinkLocal(lab, d, 1);
+  }
+});
+
+test.serial(
+  'kill -9 and restart: tunnels are up again within 10 s, no duplicate devices, the neighbour keeps running',
+  async (t) => {
+    if (!root) return t.pass('needs root');
+    const lab = new Lab('dk');
+    t.teardown(() => lab.cleanup());
+    const { a, b } = pair(lab);
+    await lab.ready();
+    const da = await startDaemon(lab, a, 'a', ['va']);
+    let db = await startDaemon(lab, b, 'b', ['vb']);
+    await Promise.all([waitUp(da, 1), waitUp(db, 1)]);
+    const before = (await neighbors(da))[0];
+    await lab.stop(db.proc, 'SIGKILL');
+    t.deepEqual(tunDevices(lab, b), [], "the killed node's device vanished with its fd");
+    const restarted = Date.now();
+    db = await restartDaemon(lab, db);
+    await waitFor(
+      'both up again with a new handshake',
+      async () => {
+        const [na] = await neighbors(da);
+        const nb = await neighbors(db);
+        return (
+          na?.state === 'up' && na.lastHandshake !== before?.lastHandshake && nb.length === 1 && nb[0]?.state === 'up'
+        );
+      },
+      10_000,
+      50,
+    );
+    t.log(`up again ${Date.now() - restarted} ms after the restart`);
+    t.is(da.proc.child.exitCode, null, 'the neighbour was never restarted');
+    t.deepEqual(tunDevices(lab, a), [before?.tun], 'one device on the survivor, the same one');
+    t.is(tunDevices(lab, b).length, 1);
+    await pingLinkLocal(lab, da);
+    await pingLinkLocal(lab, db);
+  },
+);
+
+test.serial(
+  'SIGTERM removes every device the node created and exits 0; a second instance on a state dir is refused',
+  async (t) => {
+    if (!root) return t.pass('needs root');
+    const lab = new Lab('dt');
+    t.teardown(() => lab.cleanup());
+    const { a, b } = pair(lab);
+    const da = await startDaemon(lab, a, 'a', ['va']);
+    const db = await startDaemon(lab, b, 'b', ['vb']);
+    await Promise.all([waitUp(da, 1), waitUp(db, 1)]);
+    const second = lab.run(a, ['node', ...da.proc.child.spawnargs.slice(5)], 15_000);
+    t.not(second.status, 0);
+    t.regex(second.stderr, /another scrooge \(pid \d+\) is running with state directory/);
+    t.is(second.stderr.trim().split('\n').length, 1);
+    t.is(tunDevices(lab, a).length, 1);
+    t.is(await lab.stop(da.proc, 'SIGTERM'), 0);
+    t.deepEqual(tunDevices(lab, a), []);
+    t.is(await lab.stop(db.proc, 'SIGINT'), 0);
+    t.deepEqual(tunDevices(lab, b), []);
+  },
+);
+
+test.serial('1% loss and reordering on the link: discovery and negotiation still complete', async (t) => {
+  if (!root) return t.pass('needs root');
+  const lab = new Lab('dl');
+  t.teardown(() => lab.cleanup());
+  const { a, b } = pair(lab);
+  lab.impair(a, 'va', { lossPct: 1, delayedPct: 10 });
+  lab.impair(b, 'vb', { lossPct: 1, delayedPct: 10 });
+  const [da, db] = await Promise.all([startDaemon(lab, a, 'a', ['va']), startDaemon(lab, b, 'b', ['vb'])]);
+  const [ta, tb] = await Promise.all([waitUp(da, 1, 30_000), waitUp(db, 1, 30_000)]);
+  t.log(`impaired link: up after ${ta} / ${tb} ms`);
+  const r = lab.run(a, [
+    'ping',
+    '-c',
+    '50',
+    '-i',
+    '0.02',
+    '-q',
+    `${(await neighbors(da))[0]?.linkLocal}%${(await neighbors(da))[0]?.tun}`,
+  ]);
+  t.regex(r.stdout, /50 packets transmitted, (4[5-9]|50) received/);
+});
+
+test.serial('four nodes in a chain with babeld: the first node pings the last through the tunnels', async (t) => {
+  if (!root) return t.pass('needs root');
+  if (!hasCommand('babeld')) return t.fail('babeld is not installed (.ci/run installs it)');
+  const lab = new Lab('dc');
+  t.teardown(() => lab.cleanup());
+  const names = ['a', 'b', 'c', 'd'];
+  const ns = names.map((n) => lab.addNs(n));
+  for (let i = 0; i < 3; i++) {
+    lab.veth(ns[i] as string, `${names[i]}${names[i + 1]}`, ns[i + 1] as string, `${names[i + 1]}${names[i]}`);
+  }
+  const daemons: DaemonHandle[] = [];
+  for (let i = 0; i < 4; i++) {
+    const n = ns[i] as string;
+    lab.sysctl(n, 'net.ipv4.ip_forward', '1');
+    lab.sysctl(n, 'net.ipv4.conf.all.rp_filter', '0');
+    lab.sysctl(n, 'net.ipv4.conf.default.rp_filter', '0');
+    const babelPort = String(33123 + i);
+    lab.placeholder(n, 'bd0'); // babeld will not start without an interface; tunnels come through its socket
+    lab.spawn(n, [
+      'babeld',
+      '-G',
+      babelPort,
+      '-I',
+      `${lab.dir}/babel-${i}.pid`,
+      '-S',
+      `${lab.dir}/babel-${i}.state`,
+      '-d',
+      '0',
+      '-C',
+      'redistribute local ip 10.99.0.0/24 ge 32 allow',
+      '-C',
+      'redistribute local deny',
+      '-C',
+      'default hello-interval 1',
+      'bd0',
+    ]);
+    await waitFor(`babeld ${i} listening`, () =>
+      lab.run(n, ['ss', '-ltn', `sport = :${babelPort}`]).stdout.includes(babelPort),
+    );
+    const ifaces = [i > 0 ? `${names[i]}${names[i - 1]}` : '', i < 3 ? `${names[i]}${names[i + 1]}` : ''].filter(
+      Boolean,
+    );
+    daemons.push(
+      await startDaemon(lab, n, names[i] as string, ifaces, [
+        '--address',
+        `10.99.0.${i + 1}/32`,
+        '--babel',
+        babelPort,
+        '--forwarding',
+        'off',
+      ]),
+    );
+  }
+  await Promise.all(daemons.map((d, i) => waitUp(d, i === 0 || i === 3 ? 1 : 2, 20_000)));
+  const took = await waitFor(
+    'route from a to d over the tunnels',
+    () => lab.run(ns[0] as string, ['ping', '-c', '1', '-W', '1', '10.99.0.4']).status === 0,
+    60_000,
+    500,
+  );
+  t.true(took);
+  const route = lab.ip(ns[0] as string, 'route', 'get', '10.99.0.4');
+  t.regex(route, /dev scr[0-9a-f]{8}/, `route goes over a tunnel device: ${route}`);
+  const sb = await status(daemons[1] as DaemonHandle);
+  t.true((sb.babel as { connected: boolean; interfaces: string[] }).connected);
+  t.is((sb.babel as { interfaces: string[] }).interfaces.length, 2);
+  const r = lab.run(ns[0] as string, ['ping', '-c', '3', '-i', '0.2', '10.99.0.4']);
+  t.is(r.status, 0, r.stdout);
+});
