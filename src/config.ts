@@ -193,9 +193,13 @@ function parseNeighbors(v: unknown): Record<string, NeighborSettings> {
     if (typeof raw !== 'object' || raw === null) throw new Error(`${pk}: must be an object with weight and/or rate`);
     const s: NeighborSettings = {};
     for (const [k, val] of Object.entries(raw as Record<string, unknown>)) {
-      if (k === 'weight') s.weight = parseWeight(val);
-      else if (k === 'rate') s.rate = val === null || val === 'none' ? null : parseRate(val);
-      else throw new Error(`${pk}: unknown key "${k}" (weight, rate)`);
+      try {
+        if (k === 'weight') s.weight = parseWeight(val);
+        else if (k === 'rate') s.rate = val === null || val === 'none' ? null : parseRate(val);
+        else throw new Error(`unknown key "${k}" (weight, rate)`);
+      } catch (e) {
+        throw Object.assign(new Error(`${pk}: ${k}: ${(e as Error).message}`), { at: pk });
+      }
     }
     out[pk] = s;
   }
@@ -458,8 +462,8 @@ function lineOf(text: string, key: string, after = 0): number {
   return text.slice(0, at).split('\n').length;
 }
 
-function fileError(path: string, text: string, key: string, msg: string): ScroogeError {
-  const line = lineOf(text, key);
+function fileError(path: string, text: string, key: string, msg: string, at?: string): ScroogeError {
+  const line = (at !== undefined ? lineOf(text, at, text.indexOf(`"${key}"`)) : 0) || lineOf(text, key);
   return new ScroogeError('ERR_CONFIG', `${path}${line ? `:${line}` : ''}: ${key}: ${msg}`);
 }
 
@@ -517,8 +521,7 @@ export function loadConfig(
           values.set(k, raw.map(s.parse));
         } else values.set(k, s.parse(raw));
       } catch (e) {
-        if (e instanceof ScroogeError) throw fileError(path, text, k, e.message);
-        throw fileError(path, text, k, (e as Error).message);
+        throw fileError(path, text, k, (e as Error).message, (e as { at?: string }).at);
       }
     }
   }

@@ -21,7 +21,8 @@ import {
   tunDevices,
   waitUp,
 } from './helpers/daemon.js';
-import { hasCommand, isRoot, Lab, waitFor } from './helpers/netns.js';
+import { CLI as CLI_PATH } from './helpers/cli.js';
+import { hasCommand, isRoot, Lab, NFT, waitFor } from './helpers/netns.js';
 
 const root = isRoot();
 
@@ -231,4 +232,83 @@ test.serial('four nodes in a chain with babeld: the first node pings the last th
   t.is((sb.babel as { interfaces: string[] }).interfaces.length, 2);
   const r = lab.run(ns[0] as string, ['ping', '-c', '3', '-i', '0.2', '10.99.0.4']);
   t.is(r.status, 0, r.stdout);
+});
+
+test.serial('interfaces that appear later, go down and come back are picked up without a restart', async (t) => {
+  if (!root) return t.pass('needs root');
+  const lab = new Lab('di');
+  t.teardown(() => lab.cleanup());
+  const a = lab.addNs('a');
+  const b = lab.addNs('b');
+  const da = await startDaemon(lab, a, 'a', ['va']);
+  const db = await startDaemon(lab, b, 'b', ['vb']);
+  t.like((await status(da)).interfaces, [{ name: 'va', present: false, up: false }]);
+  lab.veth(a, 'va', b, 'vb'); // the link appears after both daemons started
+  await Promise.all([waitUp(da, 1, 10_000), waitUp(db, 1, 10_000)]);
+  lab.ip(a, 'link', 'set', 'dev', 'va', 'down');
+  await waitFor(
+    'a drops the link and its device',
+    async () => (await neighbors(da)).length === 0 && tunDevices(lab, a).length === 0,
+  );
+  t.like((await status(da)).interfaces, [{ name: 'va', present: true, up: false }]);
+  lab.ip(a, 'link', 'set', 'dev', 'va', 'up');
+  await Promise.all([waitUp(da, 1, 15_000), waitUp(db, 1, 15_000)]);
+  t.is(tunDevices(lab, a).length, 1);
+  t.is(tunDevices(lab, b).length, 1, 'b kept one device throughout');
+  await pingLinkLocal(lab, da);
+});
+
+test.serial('with multicast blocked, --peer unicast hellos still find the neighbour', async (t) => {
+  if (!root) return t.pass('needs root');
+  const lab = new Lab('dp');
+  t.teardown(() => lab.cleanup());
+  const { a, b } = pair(lab);
+  await lab.ready();
+  const block =
+    'table inet block {\n chain in {\n  type filter hook prerouting priority -200;\n  ip6 daddr ff02::1 udp dport 8481 counter drop\n }\n}\n';
+  for (const ns of [a, b]) lab.nft(ns, block);
+  const llOf = (ns: string, dev: string) =>
+    /inet6 (fe80::[0-9a-f:]+)\//.exec(lab.ip(ns, '-6', 'addr', 'show', 'dev', dev, 'scope', 'link'))?.[1] ?? '';
+  const da = await startDaemon(lab, a, 'a', ['va'], ['--peer', `${llOf(b, 'vb')}%va`]);
+  const db = await startDaemon(lab, b, 'b', ['vb']);
+  await Promise.all([waitUp(da, 1, 15_000), waitUp(db, 1, 15_000)]);
+  const dropped = /counter packets (\d+)/.exec(lab.exec(b, [NFT, 'list', 'table', 'inet', 'block']))?.[1];
+  t.true(Number(dropped) > 0, 'multicast hellos were really dropped');
+  await pingLinkLocal(lab, da);
+});
+
+test.serial('metrics and the human CLI output', async (t) => {
+  if (!root) return t.pass('needs root');
+  const lab = new Lab('dm');
+  t.teardown(() => lab.cleanup());
+  const { a, b } = pair(lab);
+  await lab.ready();
+  const da = await startDaemon(lab, a, 'a', ['va'], ['--metrics', '127.0.0.1:9481']);
+  const db = await startDaemon(lab, b, 'b', ['vb']);
+  await Promise.all([waitUp(da, 1), waitUp(db, 1)]);
+  await pingLinkLocal(lab, da);
+  const metrics = lab.exec(a, [
+    'node',
+    '-e',
+    "require('http').get('http://127.0.0.1:9481/metrics',r=>{let d='';r.on('data',c=>d+=c);r.on('end',()=>process.stdout.write(d))})",
+  ]);
+  t.regex(metrics, /^scrooge_neighbors\{state="up"\} 1$/m);
+  t.regex(
+    metrics,
+    /^scrooge_tunnel_tx_packets_total\{neighbor="[^"]+",interface="va",tun="scr[0-9a-f]{8}"\} [1-9]\d*$/m,
+  );
+  t.regex(metrics, /^scrooge_handshakes_total 1$/m);
+  const cli = (args: string[]) => lab.exec(a, ['node', CLI_PATH, ...args, '--state-dir', da.stateDir]);
+  const table = cli(['neighbors']);
+  t.regex(table, /^NEIGHBOUR\s+IFACE\s+STATE\s+TUN\s+ENDPOINT/m);
+  t.regex(table, /\s+va\s+up\s+scr[0-9a-f]{8}\s+\[fe80::[0-9a-f:]+%va\]:\d+\s+\d+s ago/);
+  t.regex(cli(['status']), /neighbours\s+1 up of 1/);
+  const json = JSON.parse(cli(['neighbors', '--json'])) as unknown[];
+  t.is(json.length, 1);
+  const gone = lab.run(a, ['node', CLI_PATH, 'status', '--api', '/nonexistent.sock']);
+  t.is(gone.status, 1);
+  t.is(
+    gone.stderr,
+    'scrooge: no scrooge daemon is running at /nonexistent.sock (start one with scrooge up, or pick one with --api/--state-dir)\n',
+  );
 });

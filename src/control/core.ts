@@ -171,6 +171,7 @@ export class ControlCore {
   private readonly buckets = new Map<string, Bucket>();
   private readonly verifyBudget: Bucket = { tokens: LIMITS.globalVerifiesPerSec, at: 0 };
   private nextPeerHelloMs = 0;
+  private peerBurst = 0;
 
   constructor(opts: CoreOptions) {
     this.opts = opts;
@@ -536,7 +537,10 @@ export class ControlCore {
           });
         }
       }
-      this.nextPeerHelloMs = nowMs + this.jittered();
+      const burst = LIMITS.helloBurstMs[this.peerBurst];
+      this.peerBurst++;
+      this.nextPeerHelloMs =
+        nowMs + (burst !== undefined ? Math.min(burst, this.opts.helloIntervalMs) : this.jittered());
     }
     for (const link of [...this.links.values()]) {
       const h = link.hasTunnel ? health(link.key) : undefined;

@@ -15,6 +15,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { findSystemBinary } from '../../src/system.js';
+
+/** nftables by absolute path: under npm scripts `nft` on PATH is @vercel/nft's CLI. */
+export const NFT = findSystemBinary('nft') ?? '/usr/sbin/nft';
 
 let labCounter = 0;
 
@@ -228,9 +232,18 @@ export class Lab {
       '1:20',
     );
     const rules = `table inet impair {\n chain post {\n  type filter hook postrouting priority 300;\n  oifname "${dev}" numgen random mod 100 < ${opts.delayedPct} meta mark set 0x1\n }\n chain out {\n  type filter hook postrouting priority 310;\n  oifname "${dev}" numgen random mod 100 < ${opts.lossPct} drop\n }\n}\n`;
-    const file = join(this.dir, `impair-${ns}-${dev}.nft`);
+    this.nft(ns, rules);
+  }
+
+  /**
+   * Loads an nft ruleset into a namespace from a file (this nft neither reads
+   * `-f -` nor /dev/stdin when stdin is a socket, and exits 0 after saying so).
+   */
+  nft(ns: string, rules: string): void {
+    const file = join(this.dir, `rules-${ns}-${Date.now()}-${Math.random().toString(36).slice(2)}.nft`);
     writeFileSync(file, rules);
-    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', file]);
+    const r = spawnSync('ip', ['netns', 'exec', ns, NFT, '-f', file], { encoding: 'utf8' });
+    if (r.status !== 0 || r.stderr.trim() !== '') throw new Error(`nft -f in ${ns} failed: ${r.stderr}`);
   }
 
   /** Spawns a long-running process in a namespace; killed by pid on cleanup. */

@@ -1,0 +1,42 @@
+/**
+ * System programs by absolute path. PATH cannot be trusted for them: under
+ * npm scripts it starts with node_modules/.bin, where for example
+ * @vercel/nft (a dependency of the test runner) installs a program called
+ * `nft` that is not nftables.
+ */
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { ScroogeError } from '../crypto/index.js';
+
+const DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
+const cache = new Map<string, string | undefined>();
+
+/** Absolute path of a system program, or undefined if it is not installed. */
+export function findSystemBinary(name: string): string | undefined {
+  if (cache.has(name)) return cache.get(name);
+  let found: string | undefined;
+  for (const d of DIRS) {
+    const p = join(d, name);
+    try {
+      accessSync(p, constants.X_OK);
+      found = p;
+      break;
+    } catch {
+      // next
+    }
+  }
+  cache.set(name, found);
+  return found;
+}
+
+/** Like findSystemBinary, but throws with the package to install. */
+export function systemBinary(name: string, debianPackage: string): string {
+  const p = findSystemBinary(name);
+  if (!p) {
+    throw new ScroogeError(
+      'ERR_NFTABLES',
+      `${name} not found in ${DIRS.join(', ')}; install it (Debian: apt-get install ${debianPackage})`,
+    );
+  }
+  return p;
+}
