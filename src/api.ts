@@ -23,7 +23,7 @@ export interface ApiHandler {
   neighbors(): unknown;
   set(body: unknown): unknown;
   accounting(reset: boolean): unknown;
-  metrics(): string;
+  metrics(): string | Promise<string>;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -64,16 +64,16 @@ function handle(api: ApiHandler, log: Logger) {
         const route = `${req.method} ${url.pathname}`;
         switch (route) {
           case 'GET /v1/status':
-            return reply(res, 200, api.status());
+            return reply(res, 200, await api.status());
           case 'GET /v1/neighbors':
-            return reply(res, 200, api.neighbors());
+            return reply(res, 200, await api.neighbors());
           case 'POST /v1/set':
-            return reply(res, 200, api.set(await readBody(req)));
+            return reply(res, 200, await api.set(await readBody(req)));
           case 'GET /v1/accounting':
           case 'POST /v1/accounting':
-            return reply(res, 200, api.accounting(url.searchParams.get('reset') === '1'));
+            return reply(res, 200, await api.accounting(url.searchParams.get('reset') === '1'));
           case 'GET /metrics':
-            return reply(res, 200, api.metrics(), 'text/plain; version=0.0.4');
+            return reply(res, 200, await api.metrics(), 'text/plain; version=0.0.4');
           default:
             throw new ScroogeError('ERR_API_NOT_FOUND', `no such endpoint: ${route}`);
         }
@@ -164,7 +164,7 @@ export async function startMetrics(api: ApiHandler, addr: string): Promise<ApiSe
   const host = m?.[1] ?? m?.[2] ?? '127.0.0.1';
   const server = createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-      reply(res, 200, api.metrics(), 'text/plain; version=0.0.4');
+      void Promise.resolve(api.metrics()).then((text) => reply(res, 200, text, 'text/plain; version=0.0.4'));
     } else reply(res, 404, { error: { code: 'ERR_API_NOT_FOUND', message: 'only GET /metrics here' } });
   });
   await new Promise<void>((resolve, reject) => {

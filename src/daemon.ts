@@ -14,6 +14,7 @@
  * pure code (the core never throws); the shell logs and counts.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import {
   type CryptoBackend,
@@ -47,7 +48,8 @@ import { type Received, ControlSocket } from './control/socket.js';
 import { type IfaceInfo, InterfaceWatcher } from './interfaces.js';
 import { loadOrCreateIdentity } from './keyfile.js';
 import { LIMITS } from './limits.js';
-import { renderMetrics } from './metrics.js';
+import { FORWARDING_SYSCTLS, ForwardingFilter } from './filter.js';
+import { type MetricFamily, renderMetrics } from './metrics.js';
 import { acquireLock, ensureStateDir, fileSeqStore, type StateLock } from './state.js';
 
 export const VERSION = '0.1.0';
@@ -93,6 +95,9 @@ export class Daemon implements ApiHandler {
   private readonly startedWall = Date.now();
   private stopping = false;
   private readonly ownLinkLocal: Uint8Array;
+  readonly filter: ForwardingFilter;
+  /** Sysctls changed by --enable-forwarding, with their previous values. */
+  private readonly sysctlsChanged = new Map<string, string>();
   private readonly peers: Array<{ addr: SockAddr; iface: string }>;
 
   private constructor(cfg: DaemonConfig, log: Logger, identity: Identity, backend: CryptoBackend, lock: StateLock) {
@@ -123,6 +128,7 @@ export class Daemon implements ApiHandler {
       peers: this.peers,
     });
     this.dp = new Dataplane({ backend, log: log.child({ part: 'dataplane' }), gso: cfg.gso, gro: cfg.gro });
+    this.filter = new ForwardingFilter(cfg.forwarding, cfg.interfaces, log.child({ part: 'filter' }));
   }
 
   /** Starts a daemon; every failure is a ScroogeError naming what and why, with nothing left behind. */
@@ -150,6 +156,8 @@ export class Daemon implements ApiHandler {
 
   private async startParts(): Promise<void> {
     const log = this.log;
+    this.filter.start();
+    if (this.cfg.enableForwarding) this.enableForwarding();
     this.sock = new ControlSocket(
       this.cfg.port,
       (r) => this.onDatagram(r),
@@ -226,6 +234,7 @@ export class Daemon implements ApiHandler {
         this.tunnels.delete(a.link);
         lt.tunnel.close();
         this.babel?.interfaceDown(lt.name);
+        void this.filter.removeTunnel(lt.name);
         this.log.info('tunnel closed', { tun: lt.name, reason: a.reason });
         return;
       }
@@ -310,6 +319,7 @@ export class Daemon implements ApiHandler {
         onFailure: (_t, err) => {
           this.tunnels.delete(link);
           this.babel?.interfaceDown(name);
+          void this.filter.removeTunnel(name);
           this.run(this.core.tunnelFailed(link, performance.now(), err.message));
         },
         onEndpointChange: (_t, sa) => {
@@ -320,6 +330,7 @@ export class Daemon implements ApiHandler {
         onRotation: () => this.scheduleTick(),
       });
       this.tunnels.set(link, { tunnel, name, iface, lastHandshakeWall: null });
+      void this.filter.addTunnel(name);
       this.log.info('tunnel device created', { tun: name, iface, mtu, neighbor: toBase64(peer), port: tunnel.udpPort });
     } catch (e) {
       const msg = e instanceof ScroogeError ? e.message : String(e);
@@ -426,8 +437,56 @@ export class Daemon implements ApiHandler {
     };
   }
 
-  status(): Record<string, unknown> {
+  private enableForwarding(): void {
+    for (const path of FORWARDING_SYSCTLS) {
+      try {
+        const prev = readFileSync(path, 'utf8').trim();
+        if (prev !== '1') {
+          writeFileSync(path, '1');
+          this.sysctlsChanged.set(path, prev);
+        }
+      } catch (e) {
+        throw new ScroogeError('ERR_PERMISSION', `--enable-forwarding: cannot set ${path}: ${(e as Error).message}`);
+      }
+    }
+    this.log.info('IP forwarding enabled', {
+      changed: [...this.sysctlsChanged.keys()].join(',') || 'none (already on)',
+    });
+  }
+
+  private restoreSysctls(): void {
+    for (const [path, prev] of this.sysctlsChanged) {
+      try {
+        writeFileSync(path, prev);
+      } catch (e) {
+        this.log.warn('cannot restore a sysctl', { path, error: (e as Error).message });
+      }
+    }
+    this.sysctlsChanged.clear();
+  }
+
+  private forwardingState(): { ipv4: boolean; ipv6: boolean } {
+    const read = (p: string) => {
+      try {
+        return readFileSync(p, 'utf8').trim() === '1';
+      } catch {
+        return false;
+      }
+    };
+    return { ipv4: read(FORWARDING_SYSCTLS[0]), ipv6: read(FORWARDING_SYSCTLS[1]) };
+  }
+
+  async status(): Promise<Record<string, unknown>> {
     const links = this.core.snapshot();
+    const counters = await this.filter.counters();
+    const summary: string[] = [];
+    if (this.filter.mode === 'off') summary.push('filter       off (no nftables rules installed)');
+    else if (counters) {
+      summary.push(
+        `filter       ${this.filter.mode}: ${counters.meshDropped.packets} raw packets from mesh interfaces dropped` +
+          (this.filter.mode === 'strict' ? `, ${counters.strictDropped.packets} non-tunnel packets dropped` : ''),
+      );
+    } else summary.push(`filter       ${this.filter.mode}: table missing!`);
     return {
       version: VERSION,
       publicKey: this.identity.publicKeyBase64,
@@ -449,6 +508,14 @@ export class Daemon implements ApiHandler {
       neighbors: { total: links.length, up: links.filter((l) => l.state === 'up').length, max: this.cfg.maxNeighbors },
       control: { ...this.core.counters, sendErrors: this.sock?.sendErrors ?? 0 },
       babel: this.babel ? this.babel.status() : null,
+      forwarding: {
+        mode: this.filter.mode,
+        installed: this.filter.active && counters !== undefined,
+        table: this.filter.mode === 'off' ? null : 'inet scrooge',
+        dropped: counters ? { mesh: counters.meshDropped, notTunnel: counters.strictDropped } : null,
+        ipForwarding: this.forwardingState(),
+      },
+      summary,
     };
   }
 
@@ -463,18 +530,35 @@ export class Daemon implements ApiHandler {
     throw new ScroogeError('ERR_API_REQUEST', 'accounting is not available yet');
   }
 
-  metrics(): string {
-    return renderMetrics(this);
+  async metrics(): Promise<string> {
+    return renderMetrics(this, await this.extraMetrics());
   }
 
   /** Metric families of optional parts (traffic control, filter). */
-  extraMetrics(): Array<{
-    name: string;
-    type: 'counter' | 'gauge';
-    help: string;
-    samples: Array<[Record<string, string>, number]>;
-  }> {
-    return [];
+  async extraMetrics(): Promise<MetricFamily[]> {
+    const out: MetricFamily[] = [];
+    const f = await this.filter.counters();
+    if (f) {
+      out.push({
+        name: 'scrooge_filter_dropped_packets_total',
+        type: 'counter',
+        help: 'Forwarded packets dropped by the forwarding filter.',
+        samples: [
+          [{ rule: 'mesh' }, f.meshDropped.packets],
+          [{ rule: 'not_tunnel' }, f.strictDropped.packets],
+        ],
+      });
+      out.push({
+        name: 'scrooge_filter_dropped_bytes_total',
+        type: 'counter',
+        help: 'Bytes of forwarded packets dropped by the forwarding filter.',
+        samples: [
+          [{ rule: 'mesh' }, f.meshDropped.bytes],
+          [{ rule: 'not_tunnel' }, f.strictDropped.bytes],
+        ],
+      });
+    }
+    return out;
   }
 
   // --- lifecycle -----------------------------------------------------------------------------------
@@ -490,6 +574,8 @@ export class Daemon implements ApiHandler {
     await this.babel?.close();
     await this.api?.close();
     await this.metricsServer?.close();
+    await this.filter.stop();
+    this.restoreSysctls();
     this.lock?.release();
     this.lock = undefined;
     this.log.info('scrooge stopped', { reason });

@@ -6,6 +6,13 @@ import type { Daemon } from './daemon.js';
 
 type Sample = [labels: Record<string, string>, value: number];
 
+export interface MetricFamily {
+  name: string;
+  type: 'counter' | 'gauge';
+  help: string;
+  samples: Sample[];
+}
+
 function esc(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
@@ -26,7 +33,7 @@ export class MetricsText {
   }
 }
 
-export function renderMetrics(d: Daemon): string {
+export function renderMetrics(d: Daemon, extra: MetricFamily[]): string {
   const m = new MetricsText();
   const n = d.neighbors();
   const lab = (x: (typeof n)[number]) => ({ neighbor: x.publicKey, interface: x.interface, tun: x.tun ?? '' });
@@ -80,6 +87,6 @@ export function renderMetrics(d: Daemon): string {
     [{ reason: 'bad_key' }, c.dropBadKey],
   ]);
   m.add('scrooge_handshakes_total', 'counter', 'Completed tunnel handshakes.', [[{}, c.handshakes]]);
-  for (const extra of d.extraMetrics()) m.add(extra.name, extra.type, extra.help, extra.samples);
+  for (const e of extra) m.add(e.name, e.type, e.help, e.samples);
   return m.toString();
 }
