@@ -244,6 +244,8 @@ export class Tunnel {
   peer: SockAddr | undefined;
   egress: DirectionStage | null = null;
   ingress: DirectionStage | null = null;
+  /** Index of this tunnel in traffic control's schedulers (-1: not attached). */
+  tcIndex = -1;
   closed = false;
   readonly tunStats: Float64Array;
   readonly udpStats: Float64Array;

@@ -7,6 +7,7 @@
 import { isScroogeError } from '../crypto/index.js';
 import { NEIGHBORS_HELP, neighbors, STATUS_HELP, status, UP_HELP, up } from './cli/daemon.js';
 import { INSPECT_HELP, inspect, KEYGEN_HELP, keygen } from './cli/keys.js';
+import { ACCOUNTING_HELP, accounting, SET_HELP, set } from './cli/traffic.js';
 
 type Command = { run: (args: string[]) => number | Promise<number>; help: string; summary: string };
 
@@ -14,6 +15,8 @@ const commands: Record<string, Command> = {
   up: { run: up, help: UP_HELP, summary: 'run a mesh node (foreground)' },
   status: { run: status, help: STATUS_HELP, summary: "show the running daemon's state" },
   neighbors: { run: neighbors, help: NEIGHBORS_HELP, summary: 'list neighbours and their tunnels' },
+  set: { run: set, help: SET_HELP, summary: 'change weight, rate, share, capacity or scheduler at run time' },
+  accounting: { run: accounting, help: ACCOUNTING_HELP, summary: 'bytes and packets per neighbour (for billing)' },
   keygen: { run: keygen, help: KEYGEN_HELP, summary: 'create an identity key' },
   inspect: { run: inspect, help: INSPECT_HELP, summary: 'show a key and the names derived from it' },
 };

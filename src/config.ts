@@ -10,6 +10,7 @@ import { DEFAULT_TUN_PREFIX, fromBase64Exact, ScroogeError, validateTunPrefix } 
 import type { LogLevel } from '../dataplane/log.js';
 import { type InterfaceAddress } from '../dataplane/link.js';
 import { parseIPv4, parseIPv6, parsePrefix } from '../dataplane/sockaddr.js';
+import { ALGORITHMS } from '../dataplane/tc/algorithms/index.js';
 import { parseBabelAddress } from './babel.js';
 import { DEFAULT_STATE_DIR } from './cli/common.js';
 import { CONTROL_PORT } from './control/messages.js';
@@ -17,8 +18,8 @@ import { LIMITS } from './limits.js';
 import { isLogLevel, type LogFormat } from './log.js';
 
 export type ForwardingMode = 'mesh' | 'strict' | 'off';
-export const SCHEDULERS = ['wtb-drr', 'priority', 'fifo'] as const;
-export type SchedulerName = (typeof SCHEDULERS)[number];
+export const SCHEDULERS = Object.keys(ALGORITHMS);
+export type SchedulerName = string;
 
 export interface NeighborSettings {
   weight?: number;

@@ -15,10 +15,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   type CryptoBackend,
   formatIPv6,
+  fromBase64Exact,
   type Identity,
   linkLocalAddress,
   linkLocalBytes,
@@ -30,10 +32,20 @@ import {
 import type { Logger } from '../dataplane/log.js';
 import { tunnelMtu } from '../dataplane/packet.js';
 import { formatSockaddr, isLinkLocal6, parseIPv4, parseIPv6, type SockAddr } from '../dataplane/sockaddr.js';
+import type { NeighborCounters } from '../dataplane/tc/scheduler.js';
+import { TrafficControl } from '../dataplane/tc/stage.js';
 import { Dataplane, type Tunnel } from '../dataplane/tunnel.js';
 import { type ApiHandler, type ApiServers, startApi, startMetrics } from './api.js';
 import { BabelClient } from './babel.js';
-import type { DaemonConfig } from './config.js';
+import {
+  formatRate,
+  type DaemonConfig,
+  type NeighborSettings,
+  parseRate,
+  parseShare,
+  parseWeight,
+  SCHEDULERS,
+} from './config.js';
 import {
   type Action,
   ControlCore,
@@ -45,7 +57,7 @@ import {
 import { type ControlFields, encodeControlMessage } from './control/messages.js';
 import { SeqSource } from './control/seq.js';
 import { type Received, ControlSocket } from './control/socket.js';
-import { type IfaceInfo, InterfaceWatcher } from './interfaces.js';
+import { type IfaceInfo, InterfaceWatcher, readInterfaces } from './interfaces.js';
 import { loadOrCreateIdentity } from './keyfile.js';
 import { LIMITS } from './limits.js';
 import { FORWARDING_SYSCTLS, ForwardingFilter } from './filter.js';
@@ -60,6 +72,88 @@ interface LinkTunnel {
   iface: string;
   /** Wall-clock ms of the last completed handshake. */
   lastHandshakeWall: number | null;
+  /** Neighbour's public key (base64). */
+  pk: string;
+  /** Outer family (IP/UDP header size for wire accounting). */
+  family: 4 | 6;
+}
+
+interface Traffic {
+  bytes: number;
+  packets: number;
+  wireBytes: number;
+  wirePackets: number;
+}
+
+/**
+ * Per-neighbour accounting for billing, by public key. Tunnel counters are
+ * folded in as deltas (every tick, before a tunnel closes, before a read),
+ * so nothing is counted twice and nothing is lost when a tunnel goes away.
+ * Wire bytes count every datagram (data and keepalives) with its outer
+ * IP/UDP header.
+ */
+class AccountingBook {
+  private readonly book = new Map<string, { rx: Traffic; tx: Traffic }>();
+  private readonly seen = new Map<Tunnel, { rx: Traffic; tx: Traffic }>();
+  since = new Date();
+
+  fold(lt: LinkTunnel): void {
+    const c = lt.tunnel.core.counters;
+    const hdr = lt.family === 6 ? 48 : 28;
+    const rxDatagrams = c.rxPackets + c.rxKeepalives;
+    const txDatagrams = c.txPackets + c.txKeepalives;
+    const now = {
+      rx: {
+        bytes: c.rxBytes,
+        packets: c.rxPackets,
+        wireBytes: c.rxWireBytes + rxDatagrams * hdr,
+        wirePackets: rxDatagrams,
+      },
+      tx: {
+        bytes: c.txBytes,
+        packets: c.txPackets,
+        wireBytes: c.txWireBytes + txDatagrams * hdr,
+        wirePackets: txDatagrams,
+      },
+    };
+    const before = this.seen.get(lt.tunnel) ?? {
+      rx: { bytes: 0, packets: 0, wireBytes: 0, wirePackets: 0 },
+      tx: { bytes: 0, packets: 0, wireBytes: 0, wirePackets: 0 },
+    };
+    let e = this.book.get(lt.pk);
+    if (!e) {
+      e = {
+        rx: { bytes: 0, packets: 0, wireBytes: 0, wirePackets: 0 },
+        tx: { bytes: 0, packets: 0, wireBytes: 0, wirePackets: 0 },
+      };
+      this.book.set(lt.pk, e);
+    }
+    for (const dir of ['rx', 'tx'] as const) {
+      for (const k of ['bytes', 'packets', 'wireBytes', 'wirePackets'] as const)
+        e[dir][k] += now[dir][k] - before[dir][k];
+    }
+    this.seen.set(lt.tunnel, now);
+    if (lt.tunnel.closed) this.seen.delete(lt.tunnel);
+  }
+
+  /** A consistent snapshot; with reset the book starts again from zero at the same instant. */
+  read(reset: boolean): {
+    since: string;
+    until: string;
+    neighbors: Array<{ publicKey: string; rx: Traffic; tx: Traffic }>;
+  } {
+    const until = new Date();
+    const out = {
+      since: this.since.toISOString(),
+      until: until.toISOString(),
+      neighbors: [...this.book.entries()].map(([publicKey, e]) => ({ publicKey, rx: { ...e.rx }, tx: { ...e.tx } })),
+    };
+    if (reset) {
+      this.book.clear();
+      this.since = until;
+    }
+    return out;
+  }
 }
 
 export interface NeighborInfo {
@@ -73,6 +167,13 @@ export interface NeighborInfo {
   rx: { bytes: number; packets: number; drops: number };
   tx: { bytes: number; packets: number; drops: number };
   drops: Record<string, number>;
+  weight: number;
+  /** Cap, e.g. "20mbit", or null. */
+  rate: string | null;
+  /** Traffic-control queues (packets/bytes waiting), per direction. */
+  queue: { ingress: { packets: number; bytes: number }; egress: { packets: number; bytes: number } };
+  /** What traffic control let through per direction (inner bytes/packets), and what it dropped. */
+  scheduled: { ingress: NeighborCounters; egress: NeighborCounters } | null;
 }
 
 export class Daemon implements ApiHandler {
@@ -96,6 +197,10 @@ export class Daemon implements ApiHandler {
   private stopping = false;
   private readonly ownLinkLocal: Uint8Array;
   readonly filter: ForwardingFilter;
+  readonly tc: TrafficControl;
+  /** Per-neighbour traffic settings by public key (config file, then `scrooge set`). */
+  private readonly nbSettings = new Map<string, NeighborSettings>();
+  private readonly accounting_ = new AccountingBook();
   /** Sysctls changed by --enable-forwarding, with their previous values. */
   private readonly sysctlsChanged = new Map<string, string>();
   private readonly peers: Array<{ addr: SockAddr; iface: string }>;
@@ -127,8 +232,33 @@ export class Daemon implements ApiHandler {
       port: cfg.port,
       peers: this.peers,
     });
-    this.dp = new Dataplane({ backend, log: log.child({ part: 'dataplane' }), gso: cfg.gso, gro: cfg.gro });
+    // Slots of the shared slabs and of traffic-control queues fit the largest tunnel MTU we will use.
+    const ifaceMtu = Math.max(1500, ...[...readInterfaces(cfg.interfaces).values()].map((i) => i.mtu));
+    const maxMtu = Math.min(9000, Math.max(1280, cfg.mtu ?? ifaceMtu - 60));
+    this.dp = new Dataplane({ backend, log: log.child({ part: 'dataplane' }), gso: cfg.gso, gro: cfg.gro, maxMtu });
     this.filter = new ForwardingFilter(cfg.forwarding, cfg.interfaces, log.child({ part: 'filter' }));
+    for (const [pk, s] of Object.entries(cfg.neighbors)) this.nbSettings.set(pk, { ...s });
+    this.tc = new TrafficControl(
+      { capacityBps: cfg.capacity, share: cfg.share, algorithm: cfg.scheduler },
+      {
+        queuePackets: LIMITS.queuePackets,
+        queueBytes: LIMITS.queueBytes,
+        totalQueueBytes: LIMITS.totalQueueBytes,
+        flows: LIMITS.flowsPerNeighbor,
+        targetMs: LIMITS.codelTargetMs,
+        intervalMs: LIMITS.codelIntervalMs,
+        bucketDepthMs: LIMITS.bucketDepthMs,
+        quantumBytes: 1514,
+        maxPacket: this.dp.maxMtu,
+      },
+      () => performance.now(),
+      log.child({ part: 'tc' }),
+    );
+  }
+
+  private tcFor(pkB64: string): { weight: number; capBps: number | undefined } {
+    const s = this.nbSettings.get(pkB64);
+    return { weight: s?.weight ?? this.cfg.defaultWeight, capBps: s?.rate ?? undefined };
   }
 
   /** Starts a daemon; every failure is a ScroogeError naming what and why, with nothing left behind. */
@@ -232,6 +362,8 @@ export class Daemon implements ApiHandler {
         const lt = this.tunnels.get(a.link);
         if (!lt) return;
         this.tunnels.delete(a.link);
+        this.accounting_.fold(lt);
+        this.tc.detach(lt.tunnel);
         lt.tunnel.close();
         this.babel?.interfaceDown(lt.name);
         void this.filter.removeTunnel(lt.name);
@@ -310,13 +442,16 @@ export class Daemon implements ApiHandler {
     if (this.tunnels.has(link)) return;
     const info = this.watcher.get(iface);
     const name = tunName(this.cfg.tunPrefix, peer, iface);
-    const mtu = this.cfg.mtu ?? tunnelMtu(info?.mtu ?? 1500, family);
+    const mtu = Math.min(this.cfg.mtu ?? tunnelMtu(info?.mtu ?? 1500, family), this.dp.maxMtu);
     try {
       const tunnel = this.dp.createTunnel({
         name,
         mtu,
         addresses: [{ family: 6, address: this.ownLinkLocal, prefixLen: 64 }, ...this.cfg.addresses],
-        onFailure: (_t, err) => {
+        onFailure: (t, err) => {
+          const lt = this.tunnels.get(link);
+          if (lt) this.accounting_.fold(lt);
+          this.tc.detach(t);
           this.tunnels.delete(link);
           this.babel?.interfaceDown(name);
           void this.filter.removeTunnel(name);
@@ -329,7 +464,8 @@ export class Daemon implements ApiHandler {
         // the responder's session just became current: report it now, not at the next tick
         onRotation: () => this.scheduleTick(),
       });
-      this.tunnels.set(link, { tunnel, name, iface, lastHandshakeWall: null });
+      this.tunnels.set(link, { tunnel, name, iface, lastHandshakeWall: null, pk: toBase64(peer), family });
+      this.tc.attach(tunnel, this.tcFor(toBase64(peer)));
       void this.filter.addTunnel(name);
       this.log.info('tunnel device created', { tun: name, iface, mtu, neighbor: toBase64(peer), port: tunnel.udpPort });
     } catch (e) {
@@ -358,6 +494,7 @@ export class Daemon implements ApiHandler {
     try {
       if (now - this.lastIfacePoll >= LIMITS.interfacePollMs) this.pollInterfaces(now, false);
       const health = new Map<string, TunnelHealth>();
+      for (const lt of this.tunnels.values()) this.accounting_.fold(lt);
       for (const [link, lt] of this.tunnels) {
         const r = lt.tunnel.tick(now);
         health.set(link, { hasCurrent: !r.noSession, dead: r.dead });
@@ -368,8 +505,21 @@ export class Daemon implements ApiHandler {
     }
   }
 
+  /** Every address of this node (all interfaces): traffic to/from them is "own" traffic. */
+  private refreshLocalAddresses(): void {
+    const addrs: Uint8Array[] = [];
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) {
+        const bytes = a.family === 'IPv4' ? parseIPv4(a.address) : parseIPv6(a.address.split('%')[0] ?? '');
+        if (bytes) addrs.push(bytes);
+      }
+    }
+    this.tc.local.replace(addrs);
+  }
+
   private pollInterfaces(now: number, first: boolean): void {
     this.lastIfacePoll = now;
+    this.refreshLocalAddresses();
     const events = this.watcher.poll();
     if (first) {
       for (const name of this.cfg.interfaces) {
@@ -409,9 +559,22 @@ export class Daemon implements ApiHandler {
   private neighborInfo(l: Link): NeighborInfo {
     const lt = this.tunnels.get(l.key);
     const c = lt?.tunnel.core.counters;
-    const rxDrops = c ? c.dropMalformed + c.dropBadTag + c.dropReplay + c.dropStaleSession + c.dropDeviceError : 0;
-    const txDrops = c ? c.dropNoSession + c.dropSendError + c.dropQueueFull : 0;
+    const tcd = lt ? this.tc.neighborStats(lt.tunnel) : undefined;
+    const rxDrops = c
+      ? c.dropMalformed +
+        c.dropBadTag +
+        c.dropReplay +
+        c.dropStaleSession +
+        c.dropDeviceError +
+        (tcd?.ingress.dropQueueFull ?? 0) +
+        (tcd?.ingress.dropCodel ?? 0)
+      : 0;
+    const txDrops = c
+      ? c.dropNoSession + c.dropSendError + (tcd?.egress.dropQueueFull ?? 0) + (tcd?.egress.dropCodel ?? 0)
+      : 0;
     const endpoint = lt?.tunnel.peer ?? l.endpoint;
+    const tcs = lt ? this.tc.neighborStats(lt.tunnel) : undefined;
+    const settings = this.tcFor(l.pkB64);
     return {
       publicKey: l.pkB64,
       interface: l.iface,
@@ -432,8 +595,14 @@ export class Daemon implements ApiHandler {
             queueFull: c.dropQueueFull,
             deviceError: c.dropDeviceError,
             sendError: c.dropSendError,
+            codelIngress: tcs?.ingress.dropCodel ?? 0,
+            codelEgress: tcs?.egress.dropCodel ?? 0,
           }
         : {},
+      weight: settings.weight,
+      rate: settings.capBps === undefined ? null : formatRate(settings.capBps),
+      queue: tcs?.queue ?? { ingress: { packets: 0, bytes: 0 }, egress: { packets: 0, bytes: 0 } },
+      scheduled: tcs ? { ingress: tcs.ingress, egress: tcs.egress } : null,
     };
   }
 
@@ -487,6 +656,11 @@ export class Daemon implements ApiHandler {
           (this.filter.mode === 'strict' ? `, ${counters.strictDropped.packets} non-tunnel packets dropped` : ''),
       );
     } else summary.push(`filter       ${this.filter.mode}: table missing!`);
+    const t = this.tc.settings;
+    summary.push(
+      `traffic      ${t.capacityBps === undefined ? 'capacity unlimited' : `capacity ${formatRate(t.capacityBps)}`}, share ${t.share}, scheduler ${t.algorithm}` +
+        (this.tc.enabled ? '' : ' (no limits set: pass-through)'),
+    );
     return {
       version: VERSION,
       publicKey: this.identity.publicKeyBase64,
@@ -508,6 +682,7 @@ export class Daemon implements ApiHandler {
       neighbors: { total: links.length, up: links.filter((l) => l.state === 'up').length, max: this.cfg.maxNeighbors },
       control: { ...this.core.counters, sendErrors: this.sock?.sendErrors ?? 0 },
       babel: this.babel ? this.babel.status() : null,
+      trafficControl: this.tcStatus(),
       forwarding: {
         mode: this.filter.mode,
         installed: this.filter.active && counters !== undefined,
@@ -519,15 +694,118 @@ export class Daemon implements ApiHandler {
     };
   }
 
-  set(body: unknown): unknown {
-    throw new ScroogeError(
-      'ERR_API_REQUEST',
-      `traffic control settings are not available yet (${JSON.stringify(body)})`,
-    );
+  private tcStatus(): Record<string, unknown> {
+    const t = this.tc.settings;
+    const dir = (d: 'ingress' | 'egress') => {
+      const sc = this.tc[d].sched;
+      return { queuedPackets: sc.queuedPackets, own: { ...sc.ownCounters } };
+    };
+    return {
+      enabled: this.tc.enabled,
+      capacity: t.capacityBps === undefined ? null : formatRate(t.capacityBps),
+      capacityBps: t.capacityBps ?? null,
+      share: t.share,
+      scheduler: t.algorithm,
+      schedulers: SCHEDULERS,
+      defaultWeight: this.cfg.defaultWeight,
+      ingress: dir('ingress'),
+      egress: dir('egress'),
+    };
   }
 
-  accounting(_reset: boolean): unknown {
-    throw new ScroogeError('ERR_API_REQUEST', 'accounting is not available yet');
+  /** Applies a run-time traffic setting (scrooge set …); effective at once. */
+  set(body: unknown): unknown {
+    if (typeof body !== 'object' || body === null) throw new ScroogeError('ERR_API_REQUEST', 'expected a JSON object');
+    const b = body as Record<string, unknown>;
+    const keys = Object.keys(b);
+    if (keys.length !== 1)
+      throw new ScroogeError('ERR_API_REQUEST', 'set exactly one of weight, rate, share, capacity, scheduler');
+    const what = keys[0] as string;
+    const v = b[what];
+    const bad = (e: unknown) => new ScroogeError('ERR_API_REQUEST', `${what}: ${(e as Error).message}`);
+    const neighbor = (): { key: string; value: unknown } => {
+      const o = v as { key?: unknown; value?: unknown };
+      if (typeof o !== 'object' || o === null || typeof o.key !== 'string')
+        throw new ScroogeError('ERR_API_REQUEST', `${what}: expected {"key": PUBKEY, "value": …}`);
+      try {
+        fromBase64Exact(o.key, 32, 'public key');
+      } catch {
+        throw new ScroogeError('ERR_API_REQUEST', `${what}: "${o.key}" is not a public key`);
+      }
+      return { key: o.key, value: o.value };
+    };
+    const tunnelsOf = (pk: string) => [...this.tunnels.values()].filter((lt) => lt.pk === pk);
+    switch (what) {
+      case 'weight': {
+        const { key, value } = neighbor();
+        let w: number;
+        try {
+          w = parseWeight(value);
+        } catch (e) {
+          throw bad(e);
+        }
+        this.nbSettings.set(key, { ...this.nbSettings.get(key), weight: w });
+        for (const lt of tunnelsOf(key)) this.tc.setWeight(lt.tunnel, w);
+        this.log.info('weight set', { neighbor: key, weight: w, links: tunnelsOf(key).length });
+        return { neighbor: key, weight: w, links: tunnelsOf(key).length };
+      }
+      case 'rate': {
+        const { key, value } = neighbor();
+        let r: number | undefined;
+        try {
+          r = value === null || value === 'none' ? undefined : parseRate(value);
+        } catch (e) {
+          throw bad(e);
+        }
+        this.nbSettings.set(key, { ...this.nbSettings.get(key), rate: r ?? null });
+        for (const lt of tunnelsOf(key)) this.tc.setCap(lt.tunnel, r);
+        this.log.info('rate cap set', { neighbor: key, rate: r === undefined ? 'none' : formatRate(r) });
+        return { neighbor: key, rate: r === undefined ? null : formatRate(r), links: tunnelsOf(key).length };
+      }
+      case 'share': {
+        let f: number;
+        try {
+          f = parseShare(v);
+        } catch (e) {
+          throw bad(e);
+        }
+        this.tc.setShare(f);
+        this.log.info('share set', { share: f });
+        return this.tcStatus();
+      }
+      case 'capacity': {
+        let c: number | undefined;
+        try {
+          c = v === null || v === 'none' ? undefined : parseRate(v);
+        } catch (e) {
+          throw bad(e);
+        }
+        this.tc.setCapacity(c);
+        this.log.info('capacity set', { capacity: c === undefined ? 'unlimited' : formatRate(c) });
+        return this.tcStatus();
+      }
+      case 'scheduler': {
+        if (typeof v !== 'string' || !SCHEDULERS.includes(v)) {
+          throw new ScroogeError(
+            'ERR_API_REQUEST',
+            `scheduler: ${JSON.stringify(v)} is not one of ${SCHEDULERS.join(', ')}`,
+          );
+        }
+        this.tc.setAlgorithm(v);
+        this.log.info('scheduler set', { scheduler: v });
+        return this.tcStatus();
+      }
+      default:
+        throw new ScroogeError(
+          'ERR_API_REQUEST',
+          `unknown setting "${what}" (weight, rate, share, capacity, scheduler)`,
+        );
+    }
+  }
+
+  accounting(reset: boolean): unknown {
+    for (const lt of this.tunnels.values()) this.accounting_.fold(lt);
+    return this.accounting_.read(reset);
   }
 
   async metrics(): Promise<string> {
@@ -569,6 +847,7 @@ export class Daemon implements ApiHandler {
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.sock?.close();
     for (const lt of this.tunnels.values()) this.babel?.interfaceDown(lt.name);
+    this.tc.close();
     this.dp.close();
     this.tunnels.clear();
     await this.babel?.close();

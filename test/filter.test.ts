@@ -30,7 +30,7 @@ test('nftables missing: a clear error naming what to install, unless --forwardin
   const err = t.throws(() => new ForwardingFilter('mesh', ['eth0'], nullLogger, null).start());
   t.true(isScroogeError(err, 'ERR_NFTABLES'));
   t.regex(
-    (err).message,
+    err.message,
     /nftables \(nft\) is not installed: install it \(Debian: apt-get install nftables\) or run with --forwarding off/,
   );
   t.notThrows(() => new ForwardingFilter('off', ['eth0'], nullLogger, null).start());
