@@ -815,6 +815,54 @@ export class Daemon implements ApiHandler {
   /** Metric families of optional parts (traffic control, filter). */
   async extraMetrics(): Promise<MetricFamily[]> {
     const out: MetricFamily[] = [];
+    const tcRows = [...this.tunnels.values()].flatMap((lt) => {
+      const st = this.tc.neighborStats(lt.tunnel);
+      return st ? [{ lt, st }] : [];
+    });
+    const lab = (lt: LinkTunnel, direction: string) => ({ neighbor: lt.pk, tun: lt.name, direction });
+    out.push(
+      {
+        name: 'scrooge_tc_queue_packets',
+        type: 'gauge',
+        help: "Packets waiting in a neighbour's traffic-control queue.",
+        samples: tcRows.flatMap(({ lt, st }) => [
+          [lab(lt, 'ingress'), st.queue.ingress.packets],
+          [lab(lt, 'egress'), st.queue.egress.packets],
+        ]),
+      },
+      {
+        name: 'scrooge_tc_sent_bytes_total',
+        type: 'counter',
+        help: 'Inner bytes let through by traffic control.',
+        samples: tcRows.flatMap(({ lt, st }) => [
+          [lab(lt, 'ingress'), st.ingress.bytes],
+          [lab(lt, 'egress'), st.egress.bytes],
+        ]),
+      },
+      {
+        name: 'scrooge_tc_dropped_packets_total',
+        type: 'counter',
+        help: 'Packets dropped by traffic control, by reason.',
+        samples: tcRows.flatMap(({ lt, st }) => [
+          [{ ...lab(lt, 'ingress'), reason: 'queue_full' }, st.ingress.dropQueueFull],
+          [{ ...lab(lt, 'ingress'), reason: 'codel' }, st.ingress.dropCodel],
+          [{ ...lab(lt, 'egress'), reason: 'queue_full' }, st.egress.dropQueueFull],
+          [{ ...lab(lt, 'egress'), reason: 'codel' }, st.egress.dropCodel],
+        ]),
+      },
+      {
+        name: 'scrooge_tc_capacity_bits_per_second',
+        type: 'gauge',
+        help: 'Configured capacity per direction (0: unlimited).',
+        samples: [[{}, this.tc.settings.capacityBps ?? 0]],
+      },
+      {
+        name: 'scrooge_tc_share',
+        type: 'gauge',
+        help: 'Fraction of capacity for neighbour traffic.',
+        samples: [[{}, this.tc.settings.share]],
+      },
+    );
     const f = await this.filter.counters();
     if (f) {
       out.push({

@@ -243,15 +243,12 @@ test('property: wtb-drr long-run rates match weighted max-min fairness with caps
         neighbors: Array.from({ length: n }, (_, i) => ({
           index: i,
           weight: weights[i] as number,
-          capBps: caps[i] === undefined ? undefined : (caps[i]) * M,
+          capBps: caps[i] === undefined ? undefined : caps[i] * M,
         })),
         sources: Array.from({ length: n }, (_, i) => greedy(i, i + 1, (demands[i] as number) * M)),
       });
       const limits = Array.from({ length: n }, (_, i) =>
-        Math.min(
-          (demands[i] as number) * M,
-          caps[i] === undefined ? Number.POSITIVE_INFINITY : (caps[i]) * M,
-        ),
+        Math.min((demands[i] as number) * M, caps[i] === undefined ? Number.POSITIVE_INFINITY : caps[i] * M),
       );
       const want = waterFill(C * share, weights.slice(0, n), limits);
       for (let i = 0; i < n; i++) {
