@@ -6,6 +6,10 @@
  *
  *   npm run build && node dist/bench/e2e.js [--seconds 8] [--repeat 3] [--json FILE] [--only scrooge,fastd]
  *
+ * scrooge runs as the real daemon (`scrooge up` on each side, discovery and
+ * handshake included); "scrooge + tc" adds --capacity 100gbit, so every
+ * packet goes through traffic control without it being the bottleneck.
+ *
  *   ns a ── va ════ vb ── ns b      iperf3 client in a, server in b
  *
  * Metrics per peer: iperf3 TCP 1 stream and 4 streams (receiver Mbit/s),
@@ -19,8 +23,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { deriveSessionKeys, selectBackend, tunnelKeyPair } from '../crypto/index.js';
+import { selectBackend } from '../crypto/index.js';
+import { neighbors, startDaemon, waitUp } from '../test/helpers/daemon.js';
 import { hasCommand, isRoot, Lab, type Proc, waitFor } from '../test/helpers/netns.js';
 
 const args = process.argv.slice(2);
@@ -34,7 +38,6 @@ const ONLY = opt('only', '')
   .split(',')
   .filter((s) => s.length > 0);
 const JSON_OUT = opt('json', '');
-const FIXTURE = fileURLToPath(new URL('../test/fixtures/tunnel-node.js', import.meta.url));
 const HZ = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 interface Setup {
@@ -72,74 +75,13 @@ const peers: Peer[] = [
   {
     name: 'scrooge',
     available: () => undefined,
-    async up(lab, a, b) {
-      const backend = selectBackend('auto').backend;
-      const ka = tunnelKeyPair(backend, randomBytes(32));
-      const kb = tunnelKeyPair(backend, randomBytes(32));
-      const hex = (k: ReturnType<typeof deriveSessionKeys>) => ({
-        sendKey: Buffer.from(k.sendKey).toString('hex'),
-        recvKey: Buffer.from(k.recvKey).toString('hex'),
-        sessionId: k.sessionId,
-      });
-      const cfg = (
-        name: string,
-        port: number,
-        peerPort: number,
-        peer: string,
-        scope: string,
-        addr: string,
-        keys: object,
-        role: string,
-      ) =>
-        JSON.stringify({
-          name,
-          mtu: 1420,
-          port,
-          peer: { host: peer, port: peerPort, scope },
-          addresses: [addr],
-          keys,
-          role,
-        });
-      const pa = lab.spawn(
-        a,
-        [
-          'node',
-          FIXTURE,
-          cfg(
-            'scrA',
-            41000,
-            41001,
-            'fe80::b',
-            'va',
-            '10.88.1.1/24',
-            hex(deriveSessionKeys(backend, ka, kb.publicKey)),
-            'initiator',
-          ),
-        ],
-        { stdin: true },
-      );
-      const pb = lab.spawn(
-        b,
-        [
-          'node',
-          FIXTURE,
-          cfg(
-            'scrB',
-            41001,
-            41000,
-            'fe80::a',
-            'vb',
-            '10.88.1.2/24',
-            hex(deriveSessionKeys(backend, kb, ka.publicKey)),
-            'responder',
-          ),
-        ],
-        { stdin: true },
-      );
-      await pa.waitLine((l) => l.includes('"ready"'));
-      await pb.waitLine((l) => l.includes('"ready"'));
-      return { target: '10.88.1.2', pids: [pa.pid, pb.pid], stop: () => stopAll(lab, [pa, pb]) };
-    },
+    up: (lab, a, b) => scroogeUp(lab, a, b, []),
+  },
+  {
+    name: 'scrooge + tc',
+    available: () => undefined,
+    // traffic control on (every packet through the scheduler) but never the bottleneck
+    up: (lab, a, b) => scroogeUp(lab, a, b, ['--capacity', '100gbit']),
   },
   {
     name: 'fastd',
@@ -225,6 +167,18 @@ const peers: Peer[] = [
     },
   },
 ];
+
+/** Two real daemons (discovery and handshake included), node addresses on the tunnel devices. */
+async function scroogeUp(lab: Lab, a: string, b: string, extra: string[]): Promise<Setup> {
+  const flags = ['--forwarding', 'off', '--log-level', 'warn', ...extra];
+  const stamp = Math.random().toString(36).slice(2, 7);
+  const da = await startDaemon(lab, a, `a-${stamp}`, ['va'], ['--address', '10.88.1.1/32', ...flags]);
+  const db = await startDaemon(lab, b, `b-${stamp}`, ['vb'], ['--address', '10.88.1.2/32', ...flags]);
+  await Promise.all([waitUp(da, 1), waitUp(db, 1)]);
+  lab.ip(a, 'route', 'replace', '10.88.1.2/32', 'dev', (await neighbors(da))[0]?.tun as string);
+  lab.ip(b, 'route', 'replace', '10.88.1.1/32', 'dev', (await neighbors(db))[0]?.tun as string);
+  return { target: '10.88.1.2', pids: [da.proc.pid, db.proc.pid], stop: () => stopAll(lab, [da.proc, db.proc]) };
+}
 
 async function stopAll(lab: Lab, procs: Proc[]): Promise<void> {
   await Promise.all(procs.map((p) => lab.stop(p)));
@@ -343,6 +297,8 @@ async function main(): Promise<void> {
     cpu: r.cpuPerGB.length ? median(r.cpuPerGB) : Number.NaN,
   }));
   const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+  const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : 'n/a');
+  const signed = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(1)} %` : 'n/a');
   const lines = [
     `bench/e2e: medians of ${REPEAT} runs, ${SECONDS} s iperf3 each, inner MTU 1420, node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s total`,
     '',
@@ -351,13 +307,20 @@ async function main(): Promise<void> {
     ...rows.map((r) => `| ${r.name} | ${fmt(r.tcp1)} | ${fmt(r.tcp4)} | ${fmt(r.rtt)} | ${fmt(r.cpu, 1)} |`),
   ];
   const us = rows.find((r) => r.name === 'scrooge');
+  const withTc = rows.find((r) => r.name === 'scrooge + tc');
+  if (us && withTc) {
+    lines.push(
+      '',
+      `throughput with traffic control on (not limiting) relative to off: TCP 1 stream ${signed((withTc.tcp1 / us.tcp1 - 1) * 100)}, 4 streams ${signed((withTc.tcp4 / us.tcp4 - 1) * 100)}`,
+    );
+  }
   if (us) {
     lines.push('', "scrooge's ratio to each peer (TCP: higher is better; RTT and CPU: lower is better):", '');
     lines.push('| vs | TCP 1 stream | TCP 4 streams | idle RTT | CPU s/GB |', '|---|---|---|---|---|');
     for (const r of rows) {
-      if (r === us) continue;
+      if (r === us || r === withTc) continue;
       lines.push(
-        `| ${r.name} | ${fmt(us.tcp1 / r.tcp1, 2)}x | ${fmt(us.tcp4 / r.tcp4, 2)}x | ${fmt(us.rtt / r.rtt, 2)}x | ${fmt(us.cpu / r.cpu, 2)}x |`,
+        `| ${r.name} | ${ratio(us.tcp1 / r.tcp1)} | ${ratio(us.tcp4 / r.tcp4)} | ${ratio(us.rtt / r.rtt)} | ${ratio(us.cpu / r.cpu)} |`,
       );
     }
   }

@@ -3,7 +3,9 @@
  * through its local read-write configuration socket (babeld -G), so
  * multi-hop routing runs over the tunnels.
  *
- *   tunnel up     → "interface <tun> type tunnel"
+ *   tunnel up     → "interface <tun> <options>" (options: babelInterface,
+ *                   default "type tunnel"; babeld applies its "default"
+ *                   line only to interfaces configured at start)
  *   tunnel gone   → "flush interface <tun>"
  *   babeld restart → reconnect every LIMITS.babelReconnectMs, then register
  *                    every tunnel that is up again
@@ -46,6 +48,7 @@ export class BabelClient {
     address: string,
     private readonly log: Logger,
     private readonly upTunnels: () => string[],
+    private readonly options = 'type tunnel',
   ) {
     this.target = parseBabelAddress(address);
     this.connect();
@@ -89,7 +92,7 @@ export class BabelClient {
             address: this.target.path ?? `${this.target.host}:${this.target.port}`,
           });
           this.queue.length = 0;
-          for (const name of this.upTunnels()) this.enqueue(`interface ${name} type tunnel`, name, true);
+          for (const name of this.upTunnels()) this.enqueue(`interface ${name} ${this.options}`, name, true);
           this.pump();
         }
         continue;
@@ -119,7 +122,7 @@ export class BabelClient {
 
   interfaceUp(name: string): void {
     if (this.registered.has(name)) return;
-    this.enqueue(`interface ${name} type tunnel`, name, true);
+    this.enqueue(`interface ${name} ${this.options}`, name, true);
     this.pump();
   }
 

@@ -6,6 +6,7 @@
  */
 import { isScroogeError } from '../crypto/index.js';
 import { NEIGHBORS_HELP, neighbors, STATUS_HELP, status, UP_HELP, up } from './cli/daemon.js';
+import { DEMO_HELP, demo } from './demo/demo.js';
 import { INSPECT_HELP, inspect, KEYGEN_HELP, keygen } from './cli/keys.js';
 import { ACCOUNTING_HELP, accounting, SET_HELP, set } from './cli/traffic.js';
 
@@ -18,6 +19,7 @@ const commands: Record<string, Command> = {
   set: { run: set, help: SET_HELP, summary: 'change weight, rate, share, capacity or scheduler at run time' },
   accounting: { run: accounting, help: ACCOUNTING_HELP, summary: 'bytes and packets per neighbour (for billing)' },
   keygen: { run: keygen, help: KEYGEN_HELP, summary: 'create an identity key' },
+  demo: { run: demo, help: DEMO_HELP, summary: 'a live mesh in network namespaces on this machine (root)' },
   inspect: { run: inspect, help: INSPECT_HELP, summary: 'show a key and the names derived from it' },
 };
 

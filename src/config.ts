@@ -53,6 +53,7 @@ export interface DaemonConfig {
   forwarding: ForwardingMode;
   enableForwarding: boolean;
   babel: string | undefined;
+  babelInterface: string;
   gso: boolean;
   gro: boolean;
   crypto: 'auto' | 'sodium' | 'js';
@@ -130,6 +131,19 @@ function parseInteger(min: number, max: number) {
 function parseString(v: unknown): string {
   if (typeof v === 'string' && v.length > 0) return v;
   throw new Error(`${JSON.stringify(v)} is not a non-empty string`);
+}
+
+/** babeld interface parameters: words of [A-Za-z0-9._:-], one line (no injection of other commands). */
+export function parseBabelInterfaceOptions(v: unknown): string {
+  const s = parseString(v)
+    .trim()
+    .replace(/[ \t]+/g, ' ');
+  if (!/^[A-Za-z0-9._:-]+( [A-Za-z0-9._:-]+)*$/.test(s)) {
+    throw new Error(
+      `${JSON.stringify(v)} is not a list of babeld interface parameters (e.g. "type tunnel hello-interval 1")`,
+    );
+  }
+  return s;
 }
 
 function parseBool(v: unknown): boolean {
@@ -431,6 +445,14 @@ export const SETTINGS: Setting[] = [
     def: 'off',
   },
   {
+    key: 'babelInterface',
+    flag: 'babel-interface',
+    kind: 'string',
+    parse: parseBabelInterfaceOptions,
+    help: 'babeld interface parameters sent with each tunnel (babeld does not apply its "default" line to interfaces added at run time)',
+    def: 'type tunnel',
+  },
+  {
     key: 'gso',
     flag: 'gso',
     kind: 'boolean',
@@ -568,6 +590,7 @@ export function loadConfig(
     forwarding: get<ForwardingMode>('forwarding', 'mesh'),
     enableForwarding: get('enableForwarding', false),
     babel: get<string | undefined>('babel', undefined),
+    babelInterface: get('babelInterface', 'type tunnel'),
     gso: get('gso', true),
     gro: get('gro', true),
     crypto: get<'auto' | 'sodium' | 'js'>('crypto', 'auto'),

@@ -299,7 +299,12 @@ export class Daemon implements ApiHandler {
     this.api = await startApi(this, this.cfg.api, this.cfg.apiHttp, log);
     if (this.cfg.metrics) this.metricsServer = await startMetrics(this, this.cfg.metrics);
     if (this.cfg.babel)
-      this.babel = new BabelClient(this.cfg.babel, log.child({ part: 'babel' }), () => this.upTunnelNames());
+      this.babel = new BabelClient(
+        this.cfg.babel,
+        log.child({ part: 'babel' }),
+        () => this.upTunnelNames(),
+        this.cfg.babelInterface,
+      );
     log.info('scrooge started', {
       version: VERSION,
       key: this.identity.publicKeyBase64,

@@ -28,6 +28,11 @@ test('defaults, flags and file merge; flags win', (t) => {
   t.is(c.forwarding, 'mesh');
   t.is(c.scheduler, 'wtb-drr');
   t.true(c.gso);
+  t.is(c.babelInterface, 'type tunnel');
+  t.is(
+    loadConfig({ interface: ['a'], 'babel-interface': '  type tunnel   hello-interval 1 ' }).babelInterface,
+    'type tunnel hello-interval 1',
+  );
   t.false(loadConfig({ interface: ['a'], 'no-gso': true }).gso);
 });
 
@@ -50,6 +55,10 @@ test('a bad flag value names the flag and why', (t) => {
   t.is(cfgError({ interface: ['eth0'], forwarding: 'loose' }), '--forwarding: "loose" is not one of mesh, strict, off');
   t.regex(cfgError({ interface: ['eth0'], 'tun-prefix': 'toolongprefix' }), /^--tun-prefix: TUN prefix/);
   t.is(cfgError({}), 'no mesh interface: give --interface IFACE (or "interfaces" in the config file)');
+  t.is(
+    cfgError({ interface: ['eth0'], 'babel-interface': 'type tunnel\nredistribute deny' }),
+    '--babel-interface: "type tunnel\\nredistribute deny" is not a list of babeld interface parameters (e.g. "type tunnel hello-interval 1")',
+  );
 });
 
 test('a bad config file value names the file, the line and the key', (t) => {

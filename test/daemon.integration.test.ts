@@ -196,8 +196,6 @@ test.serial('four nodes in a chain with babeld: the first node pings the last th
       'redistribute local ip 10.99.0.0/24 ge 32 allow',
       '-C',
       'redistribute local deny',
-      '-C',
-      'default hello-interval 1',
       'bd0',
     ]);
     await waitFor(`babeld ${i} listening`, () =>
@@ -212,6 +210,8 @@ test.serial('four nodes in a chain with babeld: the first node pings the last th
         `10.99.0.${i + 1}/32`,
         '--babel',
         babelPort,
+        '--babel-interface',
+        'type tunnel hello-interval 0.5 update-interval 2',
         '--forwarding',
         'off',
       ]),

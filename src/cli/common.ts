@@ -5,7 +5,8 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ScroogeError } from '../../crypto/index.js';
 
-export const DEFAULT_STATE_DIR = '/var/lib/scrooge';
+/** Default state directory; SCROOGE_STATE_DIR overrides it (several nodes on one host, tests). */
+export const DEFAULT_STATE_DIR = process.env.SCROOGE_STATE_DIR ?? '/var/lib/scrooge';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
