@@ -1,7 +1,7 @@
 /**
  * Every implementation limit of scrooge, each with its reason. Protocol
  * constants fixed by DESIGN.md (port 8481, 512-byte messages, 120/180 s
- * rekey/reject, 10 s keepalive, 30 s dead, 8128-packet replay window) live
+ * rekey/reject, 10 s keepalive, 30 s dead, a replay window of at least 8128 packets) live
  * with their protocol modules and are re-exported at the bottom so this file
  * lists everything an operator may meet. The README's "Limits" section lists
  * them all (a test checks that every key appears there).

@@ -16,7 +16,7 @@ const doc = readFileSync(fileURLToPath(new URL('../../doc/PROTOCOL.md', import.m
 const backend = defaultTestBackend();
 
 function example(name: string): string {
-  const m = new RegExp(`<!-- example:${name} -->\\n\`\`\`\\n([\\s\\S]*?)\\n\`\`\``).exec(doc);
+  const m = new RegExp(`<!-- example:${name} -->\\s*\`\`\`\\n([\\s\\S]*?)\\n\`\`\``).exec(doc);
   if (!m) throw new Error(`no example ${name} in doc/PROTOCOL.md`);
   return m[1] as string;
 }

@@ -28,7 +28,7 @@ import { defaultBackend } from '../index.js';
 import { generateIdentityWith, writeKeyFile } from '../keyfile.js';
 import { findSystemBinary } from '../system.js';
 
-export const DEMO_HELP = `usage: scrooge demo [--duration 60s] [--capacity 40mbit] [--out FILE] [--keep] [--plain]
+export const DEMO_HELP = `usage: scrooge demo [--duration 60s] [--capacity 40mbit] [--out FILE] [--keep] [--plain] [--check]
 
 Builds a five-node mesh in network namespaces on this machine (a gateway with
 an uplink to a sink, neighbours a and b on a shared link, c behind a), runs
@@ -42,7 +42,9 @@ SVG plot of the run. Needs root. Removes everything it created on exit.
   --capacity R   the gateway's capacity (default 40mbit)
   --out FILE     where to write the plot (default ./scrooge-demo.svg)
   --keep         leave the mesh running until Ctrl-C (prints how to explore it)
-  --plain        plain log lines even on a terminal`;
+  --plain        plain log lines even on a terminal
+  --check        check what the demo shows (shares, capacity, filter) and exit 1
+                 if it is not so (for CI)`;
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 const TRAFFIC = fileURLToPath(new URL('./traffic.js', import.meta.url));
@@ -103,6 +105,7 @@ export async function demo(args: string[]): Promise<number> {
     capacity: { type: 'string' },
     out: { type: 'string' },
     keep: { type: 'boolean' },
+    check: { type: 'boolean' },
     plain: { type: 'boolean' },
   };
   const p = parseFlags('demo', args, spec, 0);
@@ -148,7 +151,7 @@ export async function demo(args: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    return await run(lab, screen, { durationMs, capacity, outFile, keep: flag(p, 'keep') });
+    return await run(lab, screen, { durationMs, capacity, outFile, keep: flag(p, 'keep'), check: flag(p, 'check') });
   } catch (e) {
     screen.log(`demo failed: ${(e as Error).message}`);
     for (const name of ['gw', 'a', 'b', 'c']) {
@@ -173,7 +176,7 @@ export async function demo(args: string[]): Promise<number> {
 async function run(
   lab: Lab,
   screen: Screen,
-  o: { durationMs: number; capacity: number; outFile: string; keep: boolean },
+  o: { durationMs: number; capacity: number; outFile: string; keep: boolean; check: boolean },
 ): Promise<number> {
   const t0 = Date.now();
   const since = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s`;
@@ -490,6 +493,39 @@ async function run(
     `  raw packets around the tunnels: ${after - before} dropped at the gateway, ${got} delivered; through the tunnel ${gotTunnel} of 20 delivered`,
   );
   screen.log(`plot written to ${o.outFile}`);
+  if (o.check) {
+    // what the demo shows, as pass/fail (CI runs `scrooge demo --check`)
+    const cap = o.capacity / 1e6;
+    const share = (ph: string) => avg(ph, 'a') / (avg(ph, 'a') + avg(ph, 'b') || 1);
+    const total = (ph: string) => avg(ph, 'a') + avg(ph, 'b');
+    const near = (x: number, want: number, tol: number) => Math.abs(x - want) <= tol;
+    const checks: Array<[string, boolean]> = [
+      [
+        `weights 3:1 give a 75 % (got ${(share('weights a:b = 3:1') * 100).toFixed(1)} %)`,
+        near(share('weights a:b = 3:1'), 0.75, 0.05),
+      ],
+      [
+        `weights 1:1 give a 50 % (got ${(share('weights a:b = 1:1') * 100).toFixed(1)} %)`,
+        near(share('weights a:b = 1:1'), 0.5, 0.05),
+      ],
+      [
+        `the capacity is used (got ${total('weights a:b = 1:1').toFixed(1)} of ${cap} Mbit/s)`,
+        near(total('weights a:b = 1:1'), cap, cap * 0.1),
+      ],
+      [
+        `share 0.5 halves it (got ${total('share 0.5').toFixed(1)} Mbit/s)`,
+        near(total('share 0.5'), cap / 2, cap * 0.06),
+      ],
+      [
+        `the filter drops every raw packet (dropped ${after - before}, delivered ${got})`,
+        after - before >= 20 && got === 0,
+      ],
+      [`the same packets pass through the tunnel (${gotTunnel} of 20)`, gotTunnel >= 19],
+    ];
+    screen.log('');
+    for (const [what, ok] of checks) screen.log(`check ${ok ? 'ok  ' : 'FAIL'}  ${what}`);
+    if (checks.some(([, ok]) => !ok)) return 1;
+  }
   if (o.keep) {
     screen.log('');
     screen.log('the mesh keeps running (Ctrl-C removes it). Try:');
@@ -503,9 +539,9 @@ async function run(
 
 function bar(a: number, b: number, capacityMbit: number): string {
   const width = 30;
-  const na = Math.round((a / capacityMbit) * width);
-  const nb = Math.round((b / capacityMbit) * width);
-  return `${'█'.repeat(Math.max(0, Math.min(width, na)))}${'▒'.repeat(Math.max(0, Math.min(width - na, nb)))}`;
+  const cells = (x: number) => Math.max(0, Math.min(width, Math.round((x / capacityMbit) * width)));
+  const na = cells(a);
+  return `${'█'.repeat(na)}${'▒'.repeat(Math.max(0, cells(a + b) - na))}`;
 }
 
 async function filterDrops(n: Node): Promise<number> {
