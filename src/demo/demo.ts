@@ -82,6 +82,9 @@ class Screen {
   }
 }
 
+/** Set on SIGINT/SIGTERM: the mesh is going away; stop reporting on it. */
+let interrupted = false;
+
 function stale(): void {
   // namespaces of earlier demos whose process is gone (a crash, kill -9)
   const out = Lab.listNamespaces();
@@ -145,6 +148,7 @@ export async function demo(args: string[]): Promise<number> {
     await lab.cleanup();
   };
   const onSignal = () => {
+    interrupted = true;
     screen.log('\ninterrupted: removing the demo mesh…');
     void cleanup().then(() => process.exit(130));
   };
@@ -153,6 +157,8 @@ export async function demo(args: string[]): Promise<number> {
   try {
     return await run(lab, screen, { durationMs, capacity, outFile, keep: flag(p, 'keep'), check: flag(p, 'check') });
   } catch (e) {
+    // interrupted: the mesh is being taken down under us; the signal handler exits when done
+    if (stopping) await new Promise(() => {});
     screen.log(`demo failed: ${(e as Error).message}`);
     for (const name of ['gw', 'a', 'b', 'c']) {
       const log = `${lab.dir}/${name}.log`;
@@ -399,6 +405,7 @@ async function run(
       }
     }
     await new Promise((r) => setTimeout(r, 1000));
+    if (interrupted) await new Promise(() => {}); // the signal handler exits after cleanup
     const now = Date.now();
     const list = await neighborsOf(gw);
     const rates: Record<string, number> = {};
@@ -407,7 +414,9 @@ async function run(
       const who = n.publicKey === a.pk ? 'a' : n.publicKey === b.pk ? 'b' : '?';
       const bytes = n.scheduled?.ingress.bytes ?? 0;
       next.set(who, bytes);
-      rates[who] = ((bytes - (last.get(who) ?? bytes)) * 8) / ((now - lastAt) / 1000) / 1e6;
+      // a counter that went backwards (a re-created link) counts from zero
+      const delta = Math.max(0, bytes - (last.get(who) ?? bytes));
+      rates[who] = (delta * 8) / ((now - lastAt) / 1000) / 1e6;
     }
     last = next;
     lastAt = now;
