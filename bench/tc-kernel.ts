@@ -22,7 +22,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type DaemonHandle, neighbors, startDaemon, status, waitUp } from '../test/helpers/daemon.js';
-import { hasCommand, isRoot, Lab, waitFor } from '../test/helpers/netns.js';
+import { hasCommand, isRoot, Lab, markFilter, waitFor } from '../test/helpers/netns.js';
 
 const args = process.argv.slice(2);
 const opt = (n: string, d: string) => {
@@ -128,41 +128,8 @@ async function kernelSetup(t: Topo): Promise<void> {
     );
     tc('qdisc', 'add', 'dev', 'bs', 'parent', `1:${cls}`, 'handle', `${cls}:`, 'pfifo', 'limit', '1000');
   }
-  // ld mark; jeq M; ret -1 (use the filter's classid); ret 0
-  tc(
-    'filter',
-    'add',
-    'dev',
-    'bs',
-    'parent',
-    '1:',
-    'protocol',
-    'all',
-    'prio',
-    '1',
-    'bpf',
-    'bytecode',
-    '4,32 0 0 4294963220,21 0 1 1,6 0 0 4294967295,6 0 0 0',
-    'classid',
-    '1:10',
-  );
-  tc(
-    'filter',
-    'add',
-    'dev',
-    'bs',
-    'parent',
-    '1:',
-    'protocol',
-    'all',
-    'prio',
-    '2',
-    'bpf',
-    'bytecode',
-    '4,32 0 0 4294963220,21 0 1 2,6 0 0 4294967295,6 0 0 0',
-    'classid',
-    '1:20',
-  );
+  tc(...markFilter('bs', 1, 1, '1:10'));
+  tc(...markFilter('bs', 2, 2, '1:20'));
   lab.nft(
     b,
     'table inet kmark {\n chain mark_by_input {\n  type filter hook forward priority 0;\n  iifname "bn1" meta mark set 1\n  iifname "bn2" meta mark set 2\n }\n}\n',

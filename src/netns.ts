@@ -67,6 +67,33 @@ export interface Proc {
   send(line: string): void;
 }
 
+/**
+ * `tc filter add` arguments for a classic-BPF filter that sends packets
+ * whose fwmark is `mark` to `classid` (this kernel has no fw/u32 modules):
+ * ld mark (SKF_AD_OFF + SKF_AD_MARK = -4096 + 20); jeq mark; ret -1 (use the
+ * filter's classid); ret 0.
+ */
+export function markFilter(dev: string, prio: number, mark: number, classid: string): string[] {
+  const bytecode = `4,32 0 0 4294963220,21 0 1 ${mark},6 0 0 4294967295,6 0 0 0`;
+  return [
+    'filter',
+    'add',
+    'dev',
+    dev,
+    'parent',
+    '1:',
+    'protocol',
+    'all',
+    'prio',
+    String(prio),
+    'bpf',
+    'bytecode',
+    bytecode,
+    'classid',
+    classid,
+  ];
+}
+
 export class Lab {
   readonly id: string;
   readonly namespaces: string[] = [];
@@ -237,24 +264,7 @@ export class Lab {
       'quantum',
       '1600',
     );
-    // ld mark (SKF_AD_OFF + SKF_AD_MARK = -4096 + 20); jeq 1; ret -1 (use the filter's classid); ret 0
-    tc(
-      'filter',
-      'add',
-      'dev',
-      dev,
-      'parent',
-      '1:',
-      'protocol',
-      'all',
-      'prio',
-      '1',
-      'bpf',
-      'bytecode',
-      '4,32 0 0 4294963220,21 0 1 1,6 0 0 4294967295,6 0 0 0',
-      'classid',
-      '1:20',
-    );
+    tc(...markFilter(dev, 1, 1, '1:20'));
     const rules = `table inet impair {\n chain post {\n  type filter hook postrouting priority 300;\n  oifname "${dev}" numgen random mod 100 < ${opts.delayedPct} meta mark set 0x1\n }\n chain out {\n  type filter hook postrouting priority 310;\n  oifname "${dev}" numgen random mod 100 < ${opts.lossPct} drop\n }\n}\n`;
     this.nft(ns, rules);
   }

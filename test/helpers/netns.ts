@@ -2,7 +2,7 @@
  * Test helpers for network-namespace labs: the Lab itself lives in
  * src/netns.ts (the demo uses it too); pcap parsing is test-only.
  */
-export { hasCommand, isRoot, Lab, NFT, type Proc, waitFor } from '../../src/netns.js';
+export { hasCommand, isRoot, Lab, markFilter, NFT, type Proc, waitFor } from '../../src/netns.js';
 
 /** Parses a classic pcap file into raw link-layer frames. */
 export function pcapFrames(buf: Buffer): Buffer[] {
