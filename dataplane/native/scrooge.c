@@ -115,7 +115,8 @@ static napi_value throw_type(napi_env env, const char *msg) {
 /* ------------------------------------------------------------------------ */
 /* argument helpers                                                          */
 
-static int get_u8(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+/* A typed array of exactly type `want`: its data and element count. */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
   napi_typedarray_type t;
   size_t n;
   void *d;
@@ -124,40 +125,22 @@ static int get_u8(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   bool is;
   if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return -1;
   if (napi_get_typedarray_info(env, v, &t, &n, &d, &ab, &off) != napi_ok) return -1;
-  if (t != napi_uint8_array) return -1;
+  if (t != want) return -1;
   *data = d;
   *len = n;
   return 0;
+}
+
+static int get_u8(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  return get_typed(env, v, napi_uint8_array, (void **)data, len);
 }
 
 static int get_i32arr(napi_env env, napi_value v, int32_t **data, size_t *len) {
-  napi_typedarray_type t;
-  size_t n;
-  void *d;
-  napi_value ab;
-  size_t off;
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return -1;
-  if (napi_get_typedarray_info(env, v, &t, &n, &d, &ab, &off) != napi_ok) return -1;
-  if (t != napi_int32_array) return -1;
-  *data = d;
-  *len = n;
-  return 0;
+  return get_typed(env, v, napi_int32_array, (void **)data, len);
 }
 
 static int get_f64arr(napi_env env, napi_value v, double **data, size_t *len) {
-  napi_typedarray_type t;
-  size_t n;
-  void *d;
-  napi_value ab;
-  size_t off;
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return -1;
-  if (napi_get_typedarray_info(env, v, &t, &n, &d, &ab, &off) != napi_ok) return -1;
-  if (t != napi_float64_array) return -1;
-  *data = d;
-  *len = n;
-  return 0;
+  return get_typed(env, v, napi_float64_array, (void **)data, len);
 }
 
 static int get_i32(napi_env env, napi_value v, int32_t *out) {
