@@ -457,7 +457,9 @@ export class Tunnel {
     const out = dp.out;
     const core = this.core;
     const stage = this.ingress;
-    const rotations = core.counters.rotations;
+    const c = core.counters;
+    const rotations = c.rotations;
+    const dropsBefore = c.dropBadTag + c.dropMalformed + c.dropReplay + c.dropStaleSession;
     const lastSlotBox = dp.lastSlot;
     let k: number;
     if (stage === null) {
@@ -488,15 +490,15 @@ export class Tunnel {
       dp.noteActivity(now);
     }
     if (stage?.endBatch) stage.endBatch(now);
-    if (core.counters.rotations !== rotations) this.opts.onRotation?.(this);
-    const drops = core.counters.dropBadTag + core.counters.dropMalformed;
-    if (drops > 0 && k < n) {
+    if (c.rotations !== rotations) this.opts.onRotation?.(this);
+    // only when this batch dropped something (keepalives also leave k < n)
+    if (c.dropBadTag + c.dropMalformed + c.dropReplay + c.dropStaleSession !== dropsBefore) {
       dp.ratelog.emit('debug', `${this.name}:rxdrop`, now, 'dropped received datagrams', {
         tun: this.name,
-        malformed: core.counters.dropMalformed,
-        badTag: core.counters.dropBadTag,
-        replay: core.counters.dropReplay,
-        staleSession: core.counters.dropStaleSession,
+        malformed: c.dropMalformed,
+        badTag: c.dropBadTag,
+        replay: c.dropReplay,
+        staleSession: c.dropStaleSession,
       });
     }
   };
