@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'ERR_LOCKED'
   // system
   | 'ERR_NATIVE'
+  | 'ERR_PREFLIGHT'
   | 'ERR_DEVICE'
   | 'ERR_SOCKET'
   | 'ERR_NETLINK'

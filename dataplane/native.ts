@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ErrorCode, ScroogeError } from '../crypto/index.js';
 
@@ -87,6 +87,8 @@ export interface NativeApi {
   linkIndex(name: string): number;
   addrChange(ifindex: number, address: Uint8Array, prefixLen: number, add: boolean): void;
   closeFd(fd: number): void;
+  /** What the kernel accepts on a TUN device with a virtio-net header (throws if TUN cannot be opened). */
+  tunProbeOffload(): { vnetHdr: boolean; csum: boolean; tso: boolean; uso: boolean };
   lastErrno(): number;
   errnoName(errno: number): string;
   readonly STATS_SLOTS: number;
@@ -95,32 +97,47 @@ export interface NativeApi {
 }
 
 let api: NativeApi | undefined;
+let loadedFrom: string | undefined;
 
-function addonPath(): string {
-  // dist/dataplane/native.js → <root>/build/Release/scrooge_native.node
+/** The package root (dist/dataplane/native.js → ../..). */
+function packageRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const up of ['../..', '..']) {
-    const p = resolve(here, up, 'build/Release/scrooge_native.node');
-    if (existsSync(p)) return p;
+    const p = resolve(here, up);
+    if (existsSync(join(p, 'package.json'))) return p;
   }
-  return resolve(here, '../../build/Release/scrooge_native.node');
+  return resolve(here, '../..');
 }
 
-/** The addon; throws ERR_NATIVE with the fix when it is not built. */
+/** node-gyp-build's resolver: build/Release first (a source build), then prebuilds/<platform>-<arch>/. */
+function addonPath(): string {
+  const resolver = createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string };
+  return resolver.resolve(packageRoot());
+}
+
+/** The addon; throws ERR_NATIVE with the fix when no build loads. */
 export function native(): NativeApi {
   if (api) return api;
-  const path = addonPath();
+  let path: string | undefined;
   try {
+    path = addonPath();
     api = createRequire(import.meta.url)(path) as NativeApi;
+    loadedFrom = path;
   } catch (e) {
     throw new ScroogeError(
       'ERR_NATIVE',
-      `native addon ${join('build/Release', 'scrooge_native.node')} cannot load (${(e as Error).message.split('\n')[0]}); ` +
-        'build it with `npm run build:native` (needs python3, make, g++)',
-      { cause: e },
+      `the native addon cannot load (${(e as Error).message.split('\n')[0]}); ` +
+        'rebuild it from source with `npm run build:native` (needs python3, make and a C compiler)',
+      { cause: e, detail: path ? { path } : {} },
     );
   }
   return api;
+}
+
+/** Where the loaded addon came from (after native() succeeded). */
+export function addonInfo(): { path: string; prebuilt: boolean } | undefined {
+  if (loadedFrom === undefined) return undefined;
+  return { path: loadedFrom, prebuilt: loadedFrom.includes(`${sep}prebuilds${sep}`) };
 }
 
 /** Turns an addon setup error into a ScroogeError. */

@@ -7,6 +7,8 @@
 import { isScroogeError } from '../crypto/index.js';
 import { NEIGHBORS_HELP, neighbors, STATUS_HELP, status, UP_HELP, up } from './cli/daemon.js';
 import { DEMO_HELP, demo } from './demo/demo.js';
+import { DOCTOR_HELP, doctor } from './cli/doctor.js';
+import { VERSION } from './version.js';
 import { INSPECT_HELP, inspect, KEYGEN_HELP, keygen } from './cli/keys.js';
 import { ACCOUNTING_HELP, accounting, SET_HELP, set } from './cli/traffic.js';
 
@@ -18,6 +20,7 @@ const commands: Record<string, Command> = {
   neighbors: { run: neighbors, help: NEIGHBORS_HELP, summary: 'list neighbours and their tunnels' },
   set: { run: set, help: SET_HELP, summary: 'change weight, rate, share, capacity or scheduler at run time' },
   accounting: { run: accounting, help: ACCOUNTING_HELP, summary: 'bytes and packets per neighbour (for billing)' },
+  doctor: { run: doctor, help: DOCTOR_HELP, summary: 'check this machine for everything a node needs' },
   keygen: { run: keygen, help: KEYGEN_HELP, summary: 'create an identity key' },
   demo: { run: demo, help: DEMO_HELP, summary: 'a live mesh in network namespaces on this machine (root)' },
   inspect: { run: inspect, help: INSPECT_HELP, summary: 'show a key and the names derived from it' },
@@ -35,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') {
-    process.stdout.write('scrooge 0.1.0\n');
+    process.stdout.write(`scrooge ${VERSION}\n`);
     return 0;
   }
   const command = commands[name];

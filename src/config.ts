@@ -511,6 +511,8 @@ export function upFlagOptions(): Record<string, { type: 'string' | 'boolean'; mu
 export function loadConfig(
   flags: Record<string, unknown>,
   readFile: (p: string) => string = (p) => readFileSync(p, 'utf8'),
+  /** `scrooge doctor` checks a machine before any interface is chosen. */
+  opts: { requireInterfaces: boolean } = { requireInterfaces: true },
 ): DaemonConfig {
   const values = new Map<string, unknown>();
   const path = typeof flags.config === 'string' ? flags.config : undefined;
@@ -595,7 +597,7 @@ export function loadConfig(
     gro: get('gro', true),
     crypto: get<'auto' | 'sodium' | 'js'>('crypto', 'auto'),
   };
-  if (cfg.interfaces.length === 0) {
+  if (cfg.interfaces.length === 0 && opts.requireInterfaces) {
     throw new ScroogeError(
       'ERR_CONFIG',
       'no mesh interface: give --interface IFACE (or "interfaces" in the config file)',

@@ -64,7 +64,8 @@ import { FORWARDING_SYSCTLS, ForwardingFilter } from './filter.js';
 import { type MetricFamily, renderMetrics } from './metrics.js';
 import { acquireLock, ensureStateDir, fileSeqStore, type StateLock } from './state.js';
 
-export const VERSION = '0.1.0';
+export { VERSION } from './version.js';
+import { VERSION } from './version.js';
 
 interface LinkTunnel {
   tunnel: Tunnel;

@@ -63,7 +63,8 @@ export function tableRuleset(mode: Exclude<ForwardingMode, 'off'>, meshIfaces: s
   );
 }
 
-function explain(stderr: string): string {
+/** nft's error output, with the likely cause when it is a missing kernel feature or privilege. */
+export function explainNft(stderr: string): string {
   const s = stderr.trim();
   if (
     /Operation not supported|Protocol not supported|No such file or directory.*(netlink|process)/i.test(s) ||
@@ -127,7 +128,7 @@ export class ForwardingFilter {
     if (r.status !== 0) {
       throw new ScroogeError(
         'ERR_NFTABLES',
-        `cannot install the nftables table inet ${TABLE}: ${explain(r.stderr || r.error?.message || '')}`,
+        `cannot install the nftables table inet ${TABLE}: ${explainNft(r.stderr || r.error?.message || '')}`,
       );
     }
   }
@@ -137,7 +138,7 @@ export class ForwardingFilter {
     const run = () =>
       new Promise<void>((resolve) => {
         execFile(this.nft as string, args, (err, _out, stderr) => {
-          if (err) this.log.warn(`nftables: cannot ${what}`, { error: explain(stderr || err.message) });
+          if (err) this.log.warn(`nftables: cannot ${what}`, { error: explainNft(stderr || err.message) });
           resolve();
         });
       });

@@ -1,5 +1,5 @@
 /*
- * scrooge native I/O: TUN devices, UDP sockets, link setup. N-API, C99.
+ * scrooge native I/O: TUN devices, UDP sockets, link setup. N-API, GNU C11.
  *
  * The boundary (see doc/ARCHITECTURE.md):
  *   - JS owns all packet memory. A Port borrows a JS slab (Uint8Array), a
@@ -42,15 +42,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
-#ifndef SOL_UDP
-#define SOL_UDP 17
-#endif
+#include "cmsg.h"
 
 #define META_STRIDE 4
 #define ADDR_STRIDE 32
@@ -77,11 +69,23 @@ enum {
 
 static __thread int last_errno = 0;
 
+/*
+ * errno names from our own table: strerrorname_np needs glibc >= 2.32, and a
+ * prebuilt binary must load on older glibc (Node 20 itself needs 2.28) and
+ * must not depend on the libc it was built against.
+ */
 static const char *errno_name(int e) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  const char *n = strerrorname_np(e);
-  if (n) return n;
-#endif
+  switch (e) {
+#define E(x) \
+  case x:    \
+    return #x;
+    E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(ENXIO) E(EBADF) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY)
+    E(EEXIST) E(ENODEV) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOTTY) E(ENOSPC) E(EPIPE) E(ERANGE) E(ENOSYS)
+    E(ENOBUFS) E(EOPNOTSUPP) E(EAFNOSUPPORT) E(EADDRINUSE) E(EADDRNOTAVAIL) E(ENETDOWN) E(ENETUNREACH)
+    E(ECONNREFUSED) E(EHOSTUNREACH) E(EMSGSIZE) E(ENOPROTOOPT) E(EPROTONOSUPPORT) E(ENOTSOCK) E(EDESTADDRREQ)
+    E(ENOTCONN) E(ETIMEDOUT) E(EBADFD) E(ENAMETOOLONG) E(ERFKILL)
+#undef E
+  }
   return "EUNKNOWN";
 }
 
@@ -317,23 +321,9 @@ static int udp_read_batch(port_t *p) {
       p->stats[ST_TRUNCATED] += 1;
       continue;
     }
-    int32_t ifindex = 0;
-    int seg = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
-      if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-        struct in6_pktinfo pi;
-        memcpy(&pi, CMSG_DATA(c), sizeof pi);
-        ifindex = (int32_t)pi.ipi6_ifindex;
-      } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-        struct in_pktinfo pi;
-        memcpy(&pi, CMSG_DATA(c), sizeof pi);
-        ifindex = (int32_t)pi.ipi_ifindex;
-      } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-        uint16_t s;
-        memcpy(&s, CMSG_DATA(c), sizeof s);
-        seg = s;
-      }
-    }
+    int32_t ifindex;
+    int seg;
+    cmsg_parse_rx(h, &ifindex, &seg);
     if (p->addrs && (size_t)(i + 1) * ADDR_STRIDE <= p->addrs_len) {
       memset(p->addrs + (size_t)i * ADDR_STRIDE, 0, ADDR_STRIDE);
       size_t nl = h->msg_namelen < 28 ? h->msg_namelen : 28;
@@ -547,6 +537,57 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "fd", v);
   napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, out, "name", v);
+  return out;
+}
+
+#ifndef IFF_VNET_HDR
+#define IFF_VNET_HDR 0x4000
+#endif
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
+
+/*
+ * tunProbeOffload() -> { vnetHdr, csum, tso, uso }: what the kernel accepts on
+ * a TUN device opened with a virtio-net header (IFF_VNET_HDR + TUNSETOFFLOAD).
+ * Uses an unnamed, non-persistent device: it vanishes when the fd closes.
+ * Throws (with errno) when /dev/net/tun cannot be opened or TUNSETIFF fails.
+ */
+static napi_value tun_probe_offload(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "open", errno, "/dev/net/tun");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
+  bool vnet = true, csum = false, tso = false, uso = false;
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    vnet = false;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+      int e = errno;
+      close(fd);
+      return throw_errno(env, "ioctl(TUNSETIFF)", e, "probe");
+    }
+  }
+  if (vnet) {
+    csum = ioctl(fd, TUNSETOFFLOAD, (unsigned long)TUN_F_CSUM) == 0;
+    tso = ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) == 0;
+    uso = ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6)) == 0;
+  }
+  close(fd);
+  napi_value out, v;
+  napi_create_object(env, &out);
+  napi_get_boolean(env, vnet, &v);
+  napi_set_named_property(env, out, "vnetHdr", v);
+  napi_get_boolean(env, csum, &v);
+  napi_set_named_property(env, out, "csum", v);
+  napi_get_boolean(env, tso, &v);
+  napi_set_named_property(env, out, "tso", v);
+  napi_get_boolean(env, uso, &v);
+  napi_set_named_property(env, out, "uso", v);
   return out;
 }
 
@@ -782,7 +823,7 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
 
 static __thread struct mmsghdr tx_msgs[MAX_MSGS];
 static __thread struct iovec tx_iov[MAX_IOV];
-static __thread char tx_cmsg[MAX_MSGS][CMSG_SPACE(sizeof(uint16_t))] __attribute__((aligned(8)));
+static __thread char tx_cmsg[MAX_MSGS][SEGMENT_CMSG_SPACE] __attribute__((aligned(8)));
 static __thread int tx_msg_first[MAX_MSGS]; /* first packet index of each message */
 static __thread int tx_msg_count[MAX_MSGS]; /* packets in each message */
 
@@ -846,16 +887,7 @@ static napi_value udp_send_batch(napi_env env, napi_callback_info info) {
         }
       }
       h->msg_iovlen = (size_t)segs;
-      if (segs > 1) {
-        h->msg_control = tx_cmsg[nmsg];
-        h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-        struct cmsghdr *c = CMSG_FIRSTHDR(h);
-        c->cmsg_level = SOL_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        uint16_t s = (uint16_t)len;
-        memcpy(CMSG_DATA(c), &s, sizeof s);
-      }
+      if (segs > 1) cmsg_put_segment(h, tx_cmsg[nmsg], (uint16_t)len);
       tx_msg_first[nmsg] = i;
       tx_msg_count[nmsg] = segs;
       nmsg++;
@@ -889,38 +921,32 @@ static int ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr) {
   return r < 0 ? -e : 0;
 }
 
-/* linkSetMtu(name, mtu) */
-static napi_value link_set_mtu(napi_env env, napi_callback_info info) {
+/* (name, int) → one SIOCSIF* ioctl that sets an int field of ifreq. */
+static napi_value link_set_int(napi_env env, napi_callback_info info, const char *usage, unsigned long req,
+                               const char *req_name, bool mtu) {
   size_t argc = 2;
   napi_value argv[2];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char name[IFNAMSIZ];
-  int32_t mtu;
-  if (argc != 2 || get_str(env, argv[0], name, sizeof name) || get_i32(env, argv[1], &mtu))
-    return throw_type(env, "linkSetMtu(name, mtu)");
+  int32_t v;
+  if (argc != 2 || get_str(env, argv[0], name, sizeof name) || get_i32(env, argv[1], &v)) return throw_type(env, usage);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_mtu = mtu;
-  int r = ifreq_ioctl(name, SIOCSIFMTU, &ifr);
-  if (r < 0) return throw_errno(env, "ioctl(SIOCSIFMTU)", -r, name);
+  if (mtu) ifr.ifr_mtu = v;
+  else ifr.ifr_qlen = v;
+  int r = ifreq_ioctl(name, req, &ifr);
+  if (r < 0) return throw_errno(env, req_name, -r, name);
   return NULL;
+}
+
+/* linkSetMtu(name, mtu) */
+static napi_value link_set_mtu(napi_env env, napi_callback_info info) {
+  return link_set_int(env, info, "linkSetMtu(name, mtu)", SIOCSIFMTU, "ioctl(SIOCSIFMTU)", true);
 }
 
 /* linkSetTxQueueLen(name, qlen) */
 static napi_value link_set_txqlen(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char name[IFNAMSIZ];
-  int32_t q;
-  if (argc != 2 || get_str(env, argv[0], name, sizeof name) || get_i32(env, argv[1], &q))
-    return throw_type(env, "linkSetTxQueueLen(name, qlen)");
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_qlen = q;
-  int r = ifreq_ioctl(name, SIOCSIFTXQLEN, &ifr);
-  if (r < 0) return throw_errno(env, "ioctl(SIOCSIFTXQLEN)", -r, name);
-  return NULL;
+  return link_set_int(env, info, "linkSetTxQueueLen(name, qlen)", SIOCSIFTXQLEN, "ioctl(SIOCSIFTXQLEN)", false);
 }
 
 /* linkSetUp(name, up) */
@@ -1084,6 +1110,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"udpSendBatch", udp_send_batch}, {"linkSetMtu", link_set_mtu},     {"linkSetTxQueueLen", link_set_txqlen},
       {"linkSetUp", link_set_up},     {"linkIndex", link_index},          {"addrChange", addr_change},
       {"closeFd", close_fd},          {"lastErrno", last_errno_js},       {"errnoName", errno_name_js},
+      {"tunProbeOffload", tun_probe_offload},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

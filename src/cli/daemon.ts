@@ -1,7 +1,10 @@
 /** `scrooge up`, and the commands that talk to a running daemon. */
 import { join } from 'node:path';
 import { apiRequest } from '../api.js';
-import { loadConfig, SETTINGS, upFlagOptions } from '../config.js';
+import { ScroogeError } from '../../crypto/index.js';
+import type { Logger } from '../../dataplane/log.js';
+import { type DaemonConfig, loadConfig, SETTINGS, upFlagOptions } from '../config.js';
+import { describe, runChecks } from '../doctor.js';
 import { Daemon, type NeighborInfo } from '../daemon.js';
 import { createLogger } from '../log.js';
 import { DEFAULT_STATE_DIR, flag, type OptionSpec, type Parsed, parseFlags, printJson, str, table } from './common.js';
@@ -18,6 +21,7 @@ export async function up(args: string[]): Promise<number> {
   const p = parseFlags('up', args, upFlagOptions(), 0);
   const cfg = loadConfig(p.values);
   const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat });
+  await preflight(cfg, log);
   const daemon = await Daemon.start(cfg, log);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -29,6 +33,23 @@ export async function up(args: string[]): Promise<number> {
   });
   await daemon.stop(signal);
   return signal === 'internal error' ? 1 : 0;
+}
+
+/** scrooge doctor's checks: a failure refuses to start with doctor's words; a warning is logged. */
+async function preflight(cfg: DaemonConfig, log: Logger): Promise<void> {
+  if (process.env.SCROOGE_SKIP_PREFLIGHT === '1') {
+    log.warn('start-up checks skipped (SCROOGE_SKIP_PREFLIGHT=1)');
+    return;
+  }
+  const results = await runChecks(cfg);
+  for (const r of results) if (r.status === 'warn') log.warn(describe(r), { check: r.id });
+  const failed = results.filter((r) => r.status === 'fail');
+  if (failed.length > 0) {
+    throw new ScroogeError(
+      'ERR_PREFLIGHT',
+      `cannot start:\n${failed.map((r) => `  ${describe(r)}`).join('\n')}\n(scrooge doctor checks everything; SCROOGE_SKIP_PREFLIGHT=1 skips these checks)`,
+    );
+  }
 }
 
 const CLIENT_OPTIONS: OptionSpec = {

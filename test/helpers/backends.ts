@@ -2,9 +2,27 @@ import { type CryptoBackend, selectBackend } from '../../crypto/index.js';
 import { createJsBackend } from '../../crypto/purejs.js';
 import { createSodiumBackend } from '../../crypto/sodium.js';
 
-/** Both backends; sodium must load on CI machines (it is the default data path). */
+/**
+ * sodium-native ships prebuilds for linux x64 and arm64: there it must load
+ * (it is the default data path). Elsewhere (armv7, s390x) it cannot, and the
+ * pure-JS backend is the product's crypto.
+ */
+export const SODIUM_EXPECTED = process.platform !== 'linux' || ['x64', 'arm64'].includes(process.arch);
+
+/** libsodium, or undefined where sodium-native has no build (never undefined on x64/arm64). */
+export function sodiumBackend(): CryptoBackend | undefined {
+  try {
+    return createSodiumBackend();
+  } catch (e) {
+    if (SODIUM_EXPECTED) throw e;
+    return undefined;
+  }
+}
+
+/** Every backend that runs here: libsodium (where it can) and pure JS. */
 export function bothBackends(): CryptoBackend[] {
-  return [createSodiumBackend(), createJsBackend()];
+  const sodium = sodiumBackend();
+  return sodium ? [sodium, createJsBackend()] : [createJsBackend()];
 }
 
 export function defaultTestBackend(): CryptoBackend {
