@@ -19,7 +19,10 @@ const require = createRequire(import.meta.url);
 
 function prebuilt() {
   if (process.env.SCROOGE_BUILD_FROM_SOURCE) return { reason: 'SCROOGE_BUILD_FROM_SOURCE is set' };
-  if (!existsSync(join(root, 'prebuilds'))) return { reason: 'no prebuilds/ directory (a source checkout)' };
+  if (!existsSync(join(root, 'prebuilds')))
+    return {
+      reason: 'the package has no prebuilds/ directory (a source checkout, or a platform we ship no binary for)',
+    };
   process.env.PREBUILDS_ONLY = '1'; // node-gyp-build: look at prebuilds/ only, not at a stale build/
   let path;
   try {

@@ -76,13 +76,15 @@ export function checkTunDevice(): CheckResult {
 }
 
 /** Effective capabilities of this process, from /proc/self/status (bigint bit mask). */
-export function effectiveCapabilities(status = readText('/proc/self/status')): bigint | undefined {
+export function effectiveCapabilities(status: string | undefined): bigint | undefined {
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status ?? '');
   return m ? BigInt(`0x${m[1]}`) : undefined;
 }
 
-export function checkNetAdmin(caps = effectiveCapabilities()): CheckResult {
+/** `status`: the text of /proc/self/status (read when not given). */
+export function checkNetAdmin(status = readText('/proc/self/status')): CheckResult {
   const title = 'CAP_NET_ADMIN';
+  const caps = effectiveCapabilities(status);
   if (caps === undefined) return warn('cap_net_admin', title, 'cannot read /proc/self/status; assuming it is there');
   if ((caps >> BigInt(CAP_NET_ADMIN)) & 1n) return ok('cap_net_admin', title, 'effective');
   return fail(

@@ -23,7 +23,8 @@ export async function startDaemon(
   name: string,
   interfaces: string[],
   extra: string[] = [],
-  opts: { waitApi?: boolean } = {},
+  /** command: how to run scrooge (default: this Node on the built CLI). */
+  opts: { waitApi?: boolean; command?: string[] } = {},
 ): Promise<DaemonHandle> {
   const stateDir = join(lab.dir, name);
   const args = [
@@ -36,7 +37,7 @@ export async function startDaemon(
     ...extra,
   ];
   const startedAt = Date.now();
-  const proc = lab.spawn(ns, ['node', CLI, ...args]);
+  const proc = lab.spawn(ns, [...(opts.command ?? ['node', CLI]), ...args]);
   const h: DaemonHandle = { name, ns, stateDir, api: join(stateDir, 'scrooge.sock'), proc, args, startedAt };
   if (opts.waitApi ?? true) {
     await waitFor(
