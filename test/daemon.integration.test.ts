@@ -10,7 +10,6 @@
  *           [c] vc ─┘
  *   chain:  [a] ab ── ba [b] bc ── cb [c] cd ── dc [d]     (+ babeld on every node)
  */
-import test from 'ava';
 import { fromBase64Exact, tunName } from '../crypto/index.js';
 import {
   type DaemonHandle,
@@ -22,9 +21,9 @@ import {
   waitUp,
 } from './helpers/daemon.js';
 import { CLI as CLI_PATH } from './helpers/cli.js';
-import { hasCommand, isRoot, Lab, NFT, waitFor } from './helpers/netns.js';
+import { hasCommand, Lab, NFT, waitFor } from './helpers/netns.js';
+import { rootTest } from './helpers/root.js';
 
-const root = isRoot();
 
 function pair(lab: Lab): { a: string; b: string } {
   const a = lab.addNs('a');
@@ -40,8 +39,7 @@ async function pingLinkLocal(lab: Lab, from: DaemonHandle, count = 3): Promise<v
   }
 }
 
-test.serial('two nodes on a veth: both reach up within 3 s of start and ping each other over the tunnel', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('two nodes on a veth: both reach up within 3 s of start and ping each other over the tunnel', async (t) => {
   const lab = new Lab('d2');
   t.teardown(() => lab.cleanup());
   const { a, b } = pair(lab);
@@ -63,8 +61,7 @@ test.serial('two nodes on a veth: both reach up within 3 s of start and ping eac
   t.deepEqual(tunDevices(lab, a), [na?.tun]);
 });
 
-test.serial('three nodes on one bridge: a full mesh of three tunnels', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('three nodes on one bridge: a full mesh of three tunnels', async (t) => {
   const lab = new Lab('d3');
   t.teardown(() => lab.cleanup());
   const s = lab.addNs('s');
@@ -83,10 +80,9 @@ test.serial('three nodes on one bridge: a full mesh of three tunnels', async (t)
   }
 });
 
-test.serial(
+rootTest(
   'kill -9 and restart: tunnels are up again within 10 s, no duplicate devices, the neighbour keeps running',
   async (t) => {
-    if (!root) return t.pass('needs root');
     const lab = new Lab('dk');
     t.teardown(() => lab.cleanup());
     const { a, b } = pair(lab);
@@ -120,10 +116,9 @@ test.serial(
   },
 );
 
-test.serial(
+rootTest(
   'SIGTERM removes every device the node created and exits 0; a second instance on a state dir is refused',
   async (t) => {
-    if (!root) return t.pass('needs root');
     const lab = new Lab('dt');
     t.teardown(() => lab.cleanup());
     const { a, b } = pair(lab);
@@ -142,8 +137,7 @@ test.serial(
   },
 );
 
-test.serial('1% loss and reordering on the link: discovery and negotiation still complete', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('1% loss and reordering on the link: discovery and negotiation still complete', async (t) => {
   const lab = new Lab('dl');
   t.teardown(() => lab.cleanup());
   const { a, b } = pair(lab);
@@ -164,8 +158,7 @@ test.serial('1% loss and reordering on the link: discovery and negotiation still
   t.regex(r.stdout, /50 packets transmitted, (4[5-9]|50) received/);
 });
 
-test.serial('four nodes in a chain with babeld: the first node pings the last through the tunnels', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('four nodes in a chain with babeld: the first node pings the last through the tunnels', async (t) => {
   if (!hasCommand('babeld')) return t.fail('babeld is not installed (.ci/run installs it)');
   const lab = new Lab('dc');
   t.teardown(() => lab.cleanup());
@@ -234,8 +227,7 @@ test.serial('four nodes in a chain with babeld: the first node pings the last th
   t.is(r.status, 0, r.stdout);
 });
 
-test.serial('interfaces that appear later, go down and come back are picked up without a restart', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('interfaces that appear later, go down and come back are picked up without a restart', async (t) => {
   const lab = new Lab('di');
   t.teardown(() => lab.cleanup());
   const a = lab.addNs('a');
@@ -258,8 +250,7 @@ test.serial('interfaces that appear later, go down and come back are picked up w
   await pingLinkLocal(lab, da);
 });
 
-test.serial('with multicast blocked, --peer unicast hellos still find the neighbour', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('with multicast blocked, --peer unicast hellos still find the neighbour', async (t) => {
   const lab = new Lab('dp');
   t.teardown(() => lab.cleanup());
   const { a, b } = pair(lab);
@@ -277,8 +268,7 @@ test.serial('with multicast blocked, --peer unicast hellos still find the neighb
   await pingLinkLocal(lab, da);
 });
 
-test.serial('metrics and the human CLI output', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('metrics and the human CLI output', async (t) => {
   const lab = new Lab('dm');
   t.teardown(() => lab.cleanup());
   const { a, b } = pair(lab);

@@ -17,6 +17,7 @@ import test from 'ava';
 import { deriveSessionKeys, tunnelKeyPair } from '../crypto/index.js';
 import { defaultTestBackend, prng } from './helpers/backends.js';
 import { isRoot, Lab, type Proc, pcapFrames, udpPayloads, waitFor } from './helpers/netns.js';
+import { rootTest } from './helpers/root.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/tunnel-node.js', import.meta.url));
 const backend = defaultTestBackend();
@@ -128,8 +129,7 @@ test.serial.after.always(async () => {
   await lab.cleanup();
 });
 
-test.serial('ping both ways over the TUN devices: IPv6 link-local, IPv4 and IPv6 node addresses', (t) => {
-  if (skip) return t.pass('needs root');
+rootTest('ping both ways over the TUN devices: IPv6 link-local, IPv4 and IPv6 node addresses', (t) => {
   for (const [ns, target] of [
     [nsA, '10.77.0.2'],
     [nsB, '10.77.0.1'],
@@ -144,8 +144,7 @@ test.serial('ping both ways over the TUN devices: IPv6 link-local, IPv4 and IPv6
   }
 });
 
-test.serial('iperf3 TCP runs through the tunnel', async (t) => {
-  if (skip) return t.pass('needs root');
+rootTest('iperf3 TCP runs through the tunnel', async (t) => {
   const server = lab.spawn(nsB, ['iperf3', '-s', '-1', '-B', '10.77.0.2']);
   await waitFor('iperf3 server', () => lab.run(nsB, ['ss', '-ltn', 'sport = :5201']).stdout.includes('5201'));
   const r = lab.run(nsA, ['iperf3', '-c', '10.77.0.2', '-t', '2', '-J'], 30_000);
@@ -159,8 +158,7 @@ test.serial('iperf3 TCP runs through the tunnel', async (t) => {
 
 let captured: Buffer[] = [];
 
-test.serial('a capture on the veth never shows the marker payload in plain text', async (t) => {
-  if (skip) return t.pass('needs root');
+rootTest('a capture on the veth never shows the marker payload in plain text', async (t) => {
   const pcap = join(tmpdir(), `${lab.id}.pcap`);
   const dump = lab.spawn(nsB, ['tcpdump', '-i', 'vb', '-U', '-n', '-w', pcap, 'udp']);
   await dump.waitLine((l) => l.includes('listening on'), 10_000, 'tcpdump ready');
@@ -179,10 +177,10 @@ test.serial('a capture on the veth never shows the marker payload in plain text'
   t.true(captured.length >= 1, 'the tunnel datagram carrying the marker was captured');
 });
 
-test.serial(
+rootTest(
   'replayed tunnel datagrams are never delivered and the replay counter rises by exactly their number',
   async (t) => {
-    if (skip || captured.length === 0) return t.pass('needs root and a capture');
+    if (captured.length === 0) return t.fail('no tunnel datagram was captured (see the capture test)');
     const before = await stats(nodeB);
     const got = listener.lines.length;
     inject(
@@ -199,8 +197,8 @@ test.serial(
   },
 );
 
-test.serial('a datagram with one flipped bit is dropped (bad tag) and not delivered', async (t) => {
-  if (skip || captured.length === 0) return t.pass('needs root and a capture');
+rootTest('a datagram with one flipped bit is dropped (bad tag) and not delivered', async (t) => {
+  if (captured.length === 0) return t.fail('no tunnel datagram was captured (see the capture test)');
   const before = await stats(nodeB);
   const got = listener.lines.length;
   const forged = Buffer.from(captured[captured.length - 1] as Buffer);
@@ -218,8 +216,7 @@ test.serial('a datagram with one flipped bit is dropped (bad tag) and not delive
   t.is(listener.lines.length, got);
 });
 
-test.serial('a rekey under a ping flood loses nothing', async (t) => {
-  if (skip) return t.pass('needs root');
+rootTest('a rekey under a ping flood loses nothing', async (t) => {
   const count = 4000;
   const ping = lab.spawn(nsA, ['ping', '-f', '-c', String(count), '-W', '2', '10.77.0.2']);
   await waitFor('flood running', async () => ((await stats(nodeA)).counters.txPackets ?? 0) > 300);

@@ -13,6 +13,7 @@
 import test from 'ava';
 import { type DaemonHandle, neighbors, restartDaemon, startDaemon, status, waitUp } from './helpers/daemon.js';
 import { isRoot, Lab, NFT, type Proc, waitFor } from './helpers/netns.js';
+import { rootTest } from './helpers/root.js';
 
 const root = isRoot();
 const lab = new Lab('fw');
@@ -121,8 +122,7 @@ test.serial.after.always(async () => {
   await lab.cleanup();
 });
 
-test.serial('--enable-forwarding turned on IPv4 and IPv6 forwarding on b', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('--enable-forwarding turned on IPv4 and IPv6 forwarding on b', async (t) => {
   t.deepEqual((await status(db)).forwarding, {
     mode: 'mesh',
     installed: true,
@@ -132,25 +132,20 @@ test.serial('--enable-forwarding turned on IPv4 and IPv6 forwarding on b', async
   });
 });
 
-test.serial(
-  'a neighbour sending raw through b gets nothing forwarded (IPv4 and IPv6); b counts the drops',
-  async (t) => {
-    if (!root) return t.pass('needs root');
-    const before = (await dropped()).mesh.packets;
-    const got = listener.lines.length;
-    t.not(lab.run(a, ['ping', '-c', '3', '-i', '0.1', '-W', '1', '10.2.0.3']).status, 0);
-    t.not(lab.run(a, ['ping', '-c', '3', '-i', '0.1', '-W', '1', 'fd02::3']).status, 0);
-    udp(a, '10.2.0.3', 'raw-v4');
-    udp(a, 'fd02::3', 'raw-v6');
-    await waitFor('drops counted', async () => (await dropped()).mesh.packets >= before + 8);
-    t.is(listener.lines.length, got, 'nothing raw reached c');
-    // b itself is reachable raw (not forwarding): the filter only touches forwarded traffic
-    t.is(lab.run(a, ['ping', '-c', '1', '-W', '1', '10.1.0.2']).status, 0);
-  },
-);
+rootTest('a neighbour sending raw through b gets nothing forwarded (IPv4 and IPv6); b counts the drops', async (t) => {
+  const before = (await dropped()).mesh.packets;
+  const got = listener.lines.length;
+  t.not(lab.run(a, ['ping', '-c', '3', '-i', '0.1', '-W', '1', '10.2.0.3']).status, 0);
+  t.not(lab.run(a, ['ping', '-c', '3', '-i', '0.1', '-W', '1', 'fd02::3']).status, 0);
+  udp(a, '10.2.0.3', 'raw-v4');
+  udp(a, 'fd02::3', 'raw-v6');
+  await waitFor('drops counted', async () => (await dropped()).mesh.packets >= before + 8);
+  t.is(listener.lines.length, got, 'nothing raw reached c');
+  // b itself is reachable raw (not forwarding): the filter only touches forwarded traffic
+  t.is(lab.run(a, ['ping', '-c', '1', '-W', '1', '10.1.0.2']).status, 0);
+});
 
-test.serial('the same traffic through the tunnels is forwarded (IPv4 and IPv6)', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('the same traffic through the tunnels is forwarded (IPv4 and IPv6)', async (t) => {
   for (const target of ['10.99.0.3', 'fd99::3']) {
     const r = lab.run(a, ['ping', '-c', '3', '-i', '0.1', '-W', '2', target]);
     t.is(r.status, 0, `${target}: ${r.stdout}`);
@@ -160,8 +155,7 @@ test.serial('the same traffic through the tunnels is forwarded (IPv4 and IPv6)',
   t.pass();
 });
 
-test.serial('mesh mode forwards traffic from a non-mesh, non-tunnel interface; strict mode drops it', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('mesh mode forwards traffic from a non-mesh, non-tunnel interface; strict mode drops it', async (t) => {
   udp(x, '10.2.0.3', 'from-x-mesh');
   await listener.waitLine((l) => l === 'got from-x-mesh');
   await lab.stop(db.proc);
@@ -181,36 +175,31 @@ test.serial('mesh mode forwards traffic from a non-mesh, non-tunnel interface; s
   );
 });
 
-test.serial(
-  "the operator's own table is byte-for-byte unchanged through start, interface changes and stop",
-  async (t) => {
-    if (!root) return t.pass('needs root');
-    t.is(mineNow(), mineBefore, 'after start');
-    lab.ip(b, 'link', 'set', 'dev', 'bc', 'down');
-    await waitFor(
-      'b loses the link to c',
-      async () => (await neighbors(db)).filter((n) => n.state === 'up').length === 1,
-    );
-    lab.ip(b, 'link', 'set', 'dev', 'bc', 'up');
-    await waitUp(db, 2, 15_000);
-    t.is(mineNow(), mineBefore, 'after interface changes');
-    t.is(await lab.stop(db.proc), 0);
-    t.deepEqual(scroogeTables(b), [], 'clean stop removed the scrooge table');
-    t.is(mineNow(), mineBefore, 'after stop');
-    t.is(
-      lab.exec(b, ['cat', '/proc/sys/net/ipv4/ip_forward']).trim(),
-      '0',
-      '--enable-forwarding restored the sysctl it changed',
-    );
-    t.is(lab.exec(b, ['cat', '/proc/sys/net/ipv6/conf/all/forwarding']).trim(), '0');
-    db = await restartDaemon(lab, db);
-  },
-);
+rootTest("the operator's own table is byte-for-byte unchanged through start, interface changes and stop", async (t) => {
+  t.is(mineNow(), mineBefore, 'after start');
+  lab.ip(b, 'link', 'set', 'dev', 'bc', 'down');
+  await waitFor(
+    'b loses the link to c',
+    async () => (await neighbors(db)).filter((n) => n.state === 'up').length === 1,
+  );
+  lab.ip(b, 'link', 'set', 'dev', 'bc', 'up');
+  await waitUp(db, 2, 15_000);
+  t.is(mineNow(), mineBefore, 'after interface changes');
+  t.is(await lab.stop(db.proc), 0);
+  t.deepEqual(scroogeTables(b), [], 'clean stop removed the scrooge table');
+  t.is(mineNow(), mineBefore, 'after stop');
+  t.is(
+    lab.exec(b, ['cat', '/proc/sys/net/ipv4/ip_forward']).trim(),
+    '0',
+    '--enable-forwarding restored the sysctl it changed',
+  );
+  t.is(lab.exec(b, ['cat', '/proc/sys/net/ipv6/conf/all/forwarding']).trim(), '0');
+  db = await restartDaemon(lab, db);
+});
 
-test.serial(
+rootTest(
   'kill -9 then restart: exactly one inet scrooge table with the right rules; clean stop leaves none',
   async (t) => {
-    if (!root) return t.pass('needs root');
     await lab.stop(db.proc, 'SIGKILL');
     t.deepEqual(scroogeTables(b), ['table inet scrooge'], 'the table outlives a crash');
     db = await restartDaemon(lab, db);

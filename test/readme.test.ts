@@ -21,7 +21,8 @@ import { README_PATH, regenerate } from '../src/docgen.js';
 import { LIMITS, PROTOCOL } from '../src/limits.js';
 import { CLI, runCli } from './helpers/cli.js';
 import { startDaemon, waitUp } from './helpers/daemon.js';
-import { isRoot, Lab, NFT, waitFor } from './helpers/netns.js';
+import { Lab, NFT, waitFor } from './helpers/netns.js';
+import { rootTest } from './helpers/root.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const readme = readFileSync(README_PATH, 'utf8');
@@ -107,8 +108,7 @@ function shape(listing: string): string {
     .join('\n');
 }
 
-test.serial('README shell blocks run as written (root)', async (t) => {
-  if (!isRoot()) return t.pass('needs root');
+rootTest('README shell blocks run as written (root)', async (t) => {
   const lab = new Lab('rd');
   t.teardown(() => lab.cleanup());
   const node = lab.addNs('node');

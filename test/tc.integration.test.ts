@@ -13,6 +13,7 @@ import { apiRequest } from '../src/api.js';
 import { CLI } from './helpers/cli.js';
 import { type DaemonHandle, neighbors, startDaemon, status, waitUp } from './helpers/daemon.js';
 import { isRoot, Lab, type Proc, waitFor } from './helpers/netns.js';
+import { rootTest } from './helpers/root.js';
 
 const root = isRoot();
 const lab = new Lab('tc');
@@ -120,10 +121,9 @@ test.serial.after.always(async () => {
   await lab.cleanup();
 });
 
-test.serial(
+rootTest(
   'weights 3:1 at capacity 100mbit: n1 gets 75% ± 3 of the aggregate, which stays under 100 Mbit/s + 3%',
   async (t) => {
-    if (!root) return t.pass('needs root');
     const a = iperf(n1, 5201, 8);
     const c = iperf(n2, 5202, 8);
     const [r1, r2] = [window(await a.result(), 2, 8), window(await c.result(), 2, 8)];
@@ -139,8 +139,7 @@ test.serial(
   },
 );
 
-test.serial('when n2 stops, n1 gets at least 95% of 100 Mbit/s within 1 s', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('when n2 stops, n1 gets at least 95% of 100 Mbit/s within 1 s', async (t) => {
   const a = iperf(n1, 5201, 9);
   await new Promise((r) => setTimeout(r, 200));
   const c = iperf(n2, 5202, 4);
@@ -152,8 +151,7 @@ test.serial('when n2 stops, n1 gets at least 95% of 100 Mbit/s within 1 s', asyn
   t.true(mean(after) >= 95, `mean ${mean(after)}`);
 });
 
-test.serial('scrooge set share 0.5 (at run time): the aggregate stays under 50 Mbit/s + 3%', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('scrooge set share 0.5 (at run time): the aggregate stays under 50 Mbit/s + 3%', async (t) => {
   await set('share', '0.5');
   try {
     const a = iperf(n1, 5201, 6);
@@ -167,8 +165,7 @@ test.serial('scrooge set share 0.5 (at run time): the aggregate stays under 50 M
   }
 });
 
-test.serial('scrooge set weight to 1:1 during the run: the split moves to 50/50 ± 3 within 2 s', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('scrooge set weight to 1:1 during the run: the split moves to 50/50 ± 3 within 2 s', async (t) => {
   const a = iperf(n1, 5201, 9);
   const c = iperf(n2, 5202, 9);
   await new Promise((r) => setTimeout(r, 3500));
@@ -186,8 +183,7 @@ test.serial('scrooge set weight to 1:1 during the run: the split moves to 50/50 
   }
 });
 
-test.serial('n1 capped at 20 Mbit/s gets at most 20 Mbit/s + 3%, n2 takes the rest', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('n1 capped at 20 Mbit/s gets at most 20 Mbit/s + 3%, n2 takes the rest', async (t) => {
   await set('rate', pk1, '20mbit');
   try {
     t.is((await neighbors(db)).find((n) => n.publicKey === pk1)?.rate, '20mbit');
@@ -203,8 +199,7 @@ test.serial('n1 capped at 20 Mbit/s gets at most 20 Mbit/s + 3%, n2 takes the re
   }
 });
 
-test.serial('while n1 saturates b, a ping from n2 through b sees less than 20 ms added delay', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('while n1 saturates b, a ping from n2 through b sees less than 20 ms added delay', async (t) => {
   const rtts = (out: string) => [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
   const idle = rtts(lab.exec(n2, ['ping', '-c', '10', '-i', '0.1', '10.50.0.2']));
   const a = iperf(n1, 5201, 6);
@@ -217,8 +212,7 @@ test.serial('while n1 saturates b, a ping from n2 through b sees less than 20 ms
   t.true((loaded.at(-1) as number) - med(idle) < 20);
 });
 
-test.serial('accounting: bytes each way per neighbour with tunnel overhead, read and reset atomically', async (t) => {
-  if (!root) return t.pass('needs root');
+rootTest('accounting: bytes each way per neighbour with tunnel overhead, read and reset atomically', async (t) => {
   type Acc = {
     since: string;
     until: string;
