@@ -35,9 +35,42 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 };
 
 function reply(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
   const text = type === 'application/json' ? `${JSON.stringify(body, null, 2)}\n` : String(body);
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+function errorReply(res: ServerResponse, e: unknown, log: Logger, url: string | undefined): void {
+  const err = isScroogeError(e) ? e : new ScroogeError('ERR_API_INTERNAL', (e as Error)?.message ?? String(e));
+  if (err.code === 'ERR_API_INTERNAL') log.error('admin API request failed', { error: err.message, url: url ?? '' });
+  reply(res, STATUS[err.code] ?? 500, { error: { code: err.code, message: err.message } });
+}
+
+/**
+ * A server that bounds what one client can hold: connections (more are
+ * refused), time to send headers and a whole request (checked every second,
+ * not Node's default 30 s), and idle sockets, including ones that never send
+ * a byte (Node's request timeouts start with the first byte). A request the
+ * HTTP parser rejects is answered 400 and closed by Node's clientError
+ * handler; nothing a client sends reaches `uncaughtException`.
+ */
+function hardenedServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const server = createServer(
+    {
+      headersTimeout: LIMITS.apiHeadersTimeoutMs,
+      requestTimeout: LIMITS.apiRequestTimeoutMs,
+      keepAliveTimeout: LIMITS.apiHeadersTimeoutMs,
+      connectionsCheckingInterval: 1000,
+    },
+    handler,
+  );
+  server.maxConnections = LIMITS.apiMaxConnections;
+  server.timeout = LIMITS.apiHeadersTimeoutMs; // idle socket: destroyed
+  return server;
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
@@ -57,33 +90,38 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 }
 
 function handle(api: ApiHandler, log: Logger) {
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://scrooge');
+    } catch {
+      throw new ScroogeError('ERR_API_REQUEST', 'malformed request target');
+    }
+    const what = `${req.method} ${url.pathname}`;
+    switch (what) {
+      case 'GET /v1/status':
+        return reply(res, 200, await api.status());
+      case 'GET /v1/neighbors':
+        return reply(res, 200, await api.neighbors());
+      case 'POST /v1/set':
+        return reply(res, 200, await api.set(await readBody(req)));
+      case 'GET /v1/accounting':
+      case 'POST /v1/accounting':
+        return reply(res, 200, await api.accounting(url.searchParams.get('reset') === '1'));
+      case 'GET /metrics':
+        return reply(res, 200, await api.metrics(), 'text/plain; version=0.0.4');
+      default:
+        throw new ScroogeError('ERR_API_NOT_FOUND', `no such endpoint: ${what.slice(0, 200)}`);
+    }
+  };
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://scrooge');
-    void (async () => {
-      try {
-        const route = `${req.method} ${url.pathname}`;
-        switch (route) {
-          case 'GET /v1/status':
-            return reply(res, 200, await api.status());
-          case 'GET /v1/neighbors':
-            return reply(res, 200, await api.neighbors());
-          case 'POST /v1/set':
-            return reply(res, 200, await api.set(await readBody(req)));
-          case 'GET /v1/accounting':
-          case 'POST /v1/accounting':
-            return reply(res, 200, await api.accounting(url.searchParams.get('reset') === '1'));
-          case 'GET /metrics':
-            return reply(res, 200, await api.metrics(), 'text/plain; version=0.0.4');
-          default:
-            throw new ScroogeError('ERR_API_NOT_FOUND', `no such endpoint: ${route}`);
-        }
-      } catch (e) {
-        const err = isScroogeError(e) ? e : new ScroogeError('ERR_API_INTERNAL', (e as Error).message ?? String(e));
-        if (err.code === 'ERR_API_INTERNAL')
-          log.error('admin API request failed', { error: err.message, url: req.url });
-        reply(res, STATUS[err.code] ?? 500, { error: { code: err.code, message: err.message } });
-      }
-    })();
+    route(req, res)
+      .catch((e: unknown) => errorReply(res, e, log, req.url))
+      .catch((e: unknown) => {
+        // the error reply itself failed (the client went away): drop the connection, keep running
+        log.debug('admin API reply failed', { error: (e as Error)?.message ?? String(e) });
+        res.destroy();
+      });
   };
 }
 
@@ -116,7 +154,7 @@ export async function startApi(
     unlinkSync(socketPath); // stale, from a crashed daemon
   }
   const servers: Server[] = [];
-  const unix = createServer(handle(api, log));
+  const unix = hardenedServer(handle(api, log));
   const oldMask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -139,7 +177,7 @@ export async function startApi(
         `--api-http must be a loopback address, got ${host} (use --metrics for metrics on other addresses)`,
       );
     }
-    const tcp = createServer(handle(api, log));
+    const tcp = hardenedServer(handle(api, log));
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', (e) => reject(new ScroogeError('ERR_SOCKET', `cannot listen on ${httpAddr}: ${e.message}`)));
       tcp.listen(Number(m?.[3]), host, () => resolve());
@@ -159,13 +197,18 @@ export async function startApi(
 }
 
 /** Serves only GET /metrics on ADDRESS:PORT (any address: metrics carry no secrets). */
-export async function startMetrics(api: ApiHandler, addr: string): Promise<ApiServers> {
+export async function startMetrics(api: ApiHandler, addr: string, log: Logger): Promise<ApiServers> {
   const m = /^(?:\[(.+)\]|([^:]+)):(\d+)$/.exec(addr);
   const host = m?.[1] ?? m?.[2] ?? '127.0.0.1';
-  const server = createServer((req, res) => {
-    if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-      void Promise.resolve(api.metrics()).then((text) => reply(res, 200, text, 'text/plain; version=0.0.4'));
-    } else reply(res, 404, { error: { code: 'ERR_API_NOT_FOUND', message: 'only GET /metrics here' } });
+  const server = hardenedServer((req, res) => {
+    const serve = async () => {
+      if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?')))
+        reply(res, 200, await api.metrics(), 'text/plain; version=0.0.4');
+      else reply(res, 404, { error: { code: 'ERR_API_NOT_FOUND', message: 'only GET /metrics here' } });
+    };
+    serve()
+      .catch((e: unknown) => errorReply(res, e, log, req.url))
+      .catch(() => res.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) =>

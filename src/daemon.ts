@@ -293,12 +293,12 @@ export class Daemon implements ApiHandler {
       this.cfg.port,
       (r) => this.onDatagram(r),
       (e) => {
-        log.error('control socket failed; stopping', { error: e.message });
-        void this.stop('control socket failed').then(() => process.exit(1));
+        log.error('control socket failed; stopping (the forwarding filter stays in place)', { error: e.message });
+        void this.stop('control socket failed', { keepFilter: true }).then(() => process.exit(1));
       },
     );
     this.api = await startApi(this, this.cfg.api, this.cfg.apiHttp, log);
-    if (this.cfg.metrics) this.metricsServer = await startMetrics(this, this.cfg.metrics);
+    if (this.cfg.metrics) this.metricsServer = await startMetrics(this, this.cfg.metrics, log);
     if (this.cfg.babel)
       this.babel = new BabelClient(
         this.cfg.babel,
@@ -629,9 +629,15 @@ export class Daemon implements ApiHandler {
     });
   }
 
+  /** Puts back exactly what enableForwarding changed, unless someone has changed it since. */
   private restoreSysctls(): void {
     for (const [path, prev] of this.sysctlsChanged) {
       try {
+        const now = readFileSync(path, 'utf8').trim();
+        if (now !== '1') {
+          this.log.info('a sysctl was changed by someone else since start; leaving it', { path, value: now });
+          continue;
+        }
         writeFileSync(path, prev);
       } catch (e) {
         this.log.warn('cannot restore a sysctl', { path, error: (e as Error).message });
@@ -895,7 +901,13 @@ export class Daemon implements ApiHandler {
 
   // --- lifecycle -----------------------------------------------------------------------------------
 
-  async stop(reason: string): Promise<void> {
+  /**
+   * Stops everything. A clean stop (SIGINT/SIGTERM) removes the forwarding
+   * filter and restores the sysctls; with keepFilter (an internal error, a
+   * failed socket) both stay as they are, so a dying daemon never opens the
+   * node to raw forwarding: the filter fails closed, like after kill -9.
+   */
+  async stop(reason: string, opts: { keepFilter?: boolean } = {}): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
@@ -907,8 +919,12 @@ export class Daemon implements ApiHandler {
     await this.babel?.close();
     await this.api?.close();
     await this.metricsServer?.close();
-    await this.filter.stop();
-    this.restoreSysctls();
+    if (!opts.keepFilter) {
+      await this.filter.stop();
+      this.restoreSysctls();
+    } else if (this.filter.active) {
+      this.log.warn('leaving the forwarding filter in place', { table: 'inet scrooge', reason });
+    }
     this.lock?.release();
     this.lock = undefined;
     this.log.info('scrooge stopped', { reason });

@@ -330,7 +330,7 @@ export function checkStateDir(cfg: DaemonConfig, uid = process.getuid?.() ?? 0):
         fail(
           'state_dir',
           'state directory',
-          `${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)}): another user could replace the sequence floor; chmod 700 ${dir}`,
+          `${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)}): another user could replace the key or the sequence floor; chmod 700 ${dir}`,
         ),
       );
     else out.push(ok('state_dir', 'state directory', `${dir}, mode ${(st.mode & 0o777).toString(8)}`));
@@ -353,13 +353,37 @@ export function checkStateDir(cfg: DaemonConfig, uid = process.getuid?.() ?? 0):
   return out;
 }
 
+/** A check that throws (a bug, or something no check foresaw) is a failure naming it, never a crash. */
+async function contained(
+  id: string,
+  title: string,
+  run: () => CheckResult[] | Promise<CheckResult[]>,
+): Promise<CheckResult[]> {
+  try {
+    return await run();
+  } catch (e) {
+    return [fail(id, title, `the check itself failed: ${(e as Error).message.split('\n')[0]}`)];
+  }
+}
+
 /** Every check, in the order they are shown. */
 export async function runChecks(cfg: DaemonConfig): Promise<CheckResult[]> {
-  const results: CheckResult[] = [checkTunDevice(), checkNetAdmin(), checkNftables(cfg), checkIPv6()];
-  results.push(...checkInterfaces(cfg));
-  results.push(checkAddon(), checkUdpOffload(cfg), checkTunOffload(), checkCrypto(cfg));
-  results.push(await checkBabel(cfg));
-  results.push(checkClock(cfg), ...checkStateDir(cfg));
+  const checks: Array<[string, string, () => CheckResult[] | Promise<CheckResult[]>]> = [
+    ['tun', 'TUN device', () => [checkTunDevice()]],
+    ['cap_net_admin', 'CAP_NET_ADMIN', () => [checkNetAdmin()]],
+    ['nftables', 'nftables', () => [checkNftables(cfg)]],
+    ['ipv6', 'IPv6', () => [checkIPv6()]],
+    ['interfaces', 'mesh interfaces', () => checkInterfaces(cfg)],
+    ['addon', 'native addon', () => [checkAddon()]],
+    ['udp_offload', 'UDP GSO/GRO', () => [checkUdpOffload(cfg)]],
+    ['tun_offload', 'TUN offloads', () => [checkTunOffload()]],
+    ['crypto', 'crypto backend', () => [checkCrypto(cfg)]],
+    ['babeld', 'babeld', async () => [await checkBabel(cfg)]],
+    ['clock', 'clock', () => [checkClock(cfg)]],
+    ['state_dir', 'state directory', () => checkStateDir(cfg)],
+  ];
+  const results: CheckResult[] = [];
+  for (const [id, title, run] of checks) results.push(...(await contained(id, title, run)));
   return results;
 }
 

@@ -13,15 +13,16 @@
  * The table is installed in one `nft -f` transaction that also replaces a
  * table left by a crashed daemon; interfaces live in named sets, so a tunnel
  * device coming or going is one set-element change (rules and counters stay);
- * clean shutdown deletes the table.
+ * clean shutdown deletes the table. Anything else (an internal error, a
+ * signal we do not handle, kill -9) leaves it in place: the filter fails
+ * closed, and the next start replaces it.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { ScroogeError } from '../crypto/index.js';
 import type { Logger } from '../dataplane/log.js';
 import type { ForwardingMode } from './config.js';
+import { LIMITS } from './limits.js';
 import { findSystemBinary } from './system.js';
 
 export const TABLE = 'scrooge';
@@ -81,7 +82,9 @@ export class ForwardingFilter {
   private readonly tunnels = new Set<string>();
   private installed = false;
   private queue: Promise<void> = Promise.resolve();
-  private readonly dir: string;
+  /** One `nft list counters` at a time; its answer serves every caller for a while. */
+  private countersInFlight: Promise<FilterCounters | undefined> | undefined;
+  private countersCache: { at: number; value: FilterCounters | undefined } | undefined;
 
   constructor(
     readonly mode: ForwardingMode,
@@ -91,7 +94,6 @@ export class ForwardingFilter {
     nftPath: string | null = findSystemBinary('nft') ?? null,
   ) {
     this.nft = nftPath ?? undefined;
-    this.dir = mkdtempSync(join(tmpdir(), 'scrooge-nft-'));
   }
 
   /** Installs (or atomically replaces) the table. Throws a ScroogeError that says what is missing. */
@@ -122,9 +124,8 @@ export class ForwardingFilter {
   }
 
   private load(ruleset: string): void {
-    const file = join(this.dir, 'table.nft');
-    writeFileSync(file, ruleset, { mode: 0o600 });
-    const r = spawnSync(this.nft as string, ['-f', file], { encoding: 'utf8' });
+    // from stdin: no script file to leave behind when the process is killed
+    const r = spawnSync(this.nft as string, ['-f', '-'], { input: ruleset, encoding: 'utf8' });
     if (r.status !== 0) {
       throw new ScroogeError(
         'ERR_NFTABLES',
@@ -163,10 +164,18 @@ export class ForwardingFilter {
     );
   }
 
-  /** Drop counters (undefined when the filter is off or the table is gone). */
-  counters(): Promise<FilterCounters | undefined> {
+  /**
+   * Drop counters (undefined when the filter is off or the table is gone).
+   * Every admin and metrics request asks for them: at most one `nft` runs at
+   * a time, and an answer is reused for LIMITS.filterCountersCacheMs, so no
+   * number of requests spawns more than one process per that interval.
+   */
+  counters(nowMs = performance.now()): Promise<FilterCounters | undefined> {
     if (!this.installed) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
+    const cached = this.countersCache;
+    if (cached && nowMs - cached.at < LIMITS.filterCountersCacheMs) return Promise.resolve(cached.value);
+    if (this.countersInFlight) return this.countersInFlight;
+    const p = new Promise<FilterCounters | undefined>((resolve) => {
       execFile(this.nft as string, ['-j', 'list', 'counters', 'table', 'inet', TABLE], (err, out) => {
         if (err) return resolve(undefined);
         try {
@@ -182,7 +191,13 @@ export class ForwardingFilter {
           resolve(undefined);
         }
       });
+    }).then((value) => {
+      this.countersCache = { at: performance.now(), value };
+      this.countersInFlight = undefined;
+      return value;
     });
+    this.countersInFlight = p;
+    return p;
   }
 
   /** Deletes the table (clean shutdown). */
@@ -194,7 +209,6 @@ export class ForwardingFilter {
       else this.log.info('forwarding filter removed', { table: `inet ${TABLE}` });
       this.installed = false;
     }
-    rmSync(this.dir, { recursive: true, force: true });
   }
 
   get active(): boolean {

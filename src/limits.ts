@@ -57,6 +57,14 @@ export const LIMITS = {
   interfacePollMs: 250,
   /** Admin API request bodies. */
   apiMaxBodyBytes: 64 * 1024,
+  /** Open connections per admin API or metrics server; more are refused until one closes. */
+  apiMaxConnections: 32,
+  /** A request's headers must arrive within this, and an idle connection (even one that never sent a byte) is closed after it. */
+  apiHeadersTimeoutMs: 5000,
+  /** A whole request, body included, must arrive within this. */
+  apiRequestTimeoutMs: 10_000,
+  /** nftables drop counters are read at most once per this, however many API/metrics requests ask. */
+  filterCountersCacheMs: 1000,
   /** babeld reconnect interval after its socket closes. */
   babelReconnectMs: 2000,
   /** Weights accepted by --default-weight, config and `scrooge set weight`. */

@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { isScroogeError } from '../crypto/index.js';
 import { nullLogger } from '../dataplane/log.js';
@@ -34,4 +37,30 @@ test('nftables missing: a clear error naming what to install, unless --forwardin
     /nftables \(nft\) is not installed: install it \(Debian: apt-get install nftables\) or run with --forwarding off/,
   );
   t.notThrows(() => new ForwardingFilter('off', ['eth0'], nullLogger, null).start());
+});
+
+test('any number of concurrent counter reads (API, metrics) runs one nft; the table is fed on stdin, no temp files', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scrooge-fakenft-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const log = join(dir, 'calls');
+  const fake = join(dir, 'nft');
+  // a stand-in for nft: records each call (and what arrives on stdin for -f -), answers like nft -j
+  writeFileSync(
+    fake,
+    `#!/bin/sh\necho "$*" >> ${log}\nif [ "$2" = "-" ]; then cat > ${dir}/stdin; fi\n` +
+      `if [ "$1" = "-j" ]; then sleep 0.2; echo '{"nftables":[{"counter":{"name":"mesh_dropped","packets":3,"bytes":300}}]}'; fi\n`,
+    { mode: 0o755 },
+  );
+  const before = readdirSync(tmpdir()).filter((f) => f.startsWith('scrooge-nft-')).length;
+  const f = new ForwardingFilter('mesh', ['eth0'], nullLogger, fake);
+  f.start();
+  t.is(readFileSync(join(dir, 'stdin'), 'utf8'), tableRuleset('mesh', ['eth0'], []));
+  t.is(readdirSync(tmpdir()).filter((x) => x.startsWith('scrooge-nft-')).length, before, 'no script directory');
+  const answers = await Promise.all(Array.from({ length: 200 }, () => f.counters()));
+  t.true(answers.every((a) => a?.meshDropped.packets === 3 && a.strictDropped.packets === 0));
+  t.is((await f.counters())?.meshDropped.bytes, 300, 'a fresh answer is reused');
+  const listings = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('-j list counters'));
+  t.is(listings.length, 1, 'one nft for 201 reads');
 });

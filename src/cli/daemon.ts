@@ -27,11 +27,14 @@ export async function up(args: string[]): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.on('uncaughtException', (e) => {
-      log.error('internal error; shutting down', { error: e.stack ?? String(e) });
+      log.error('internal error; shutting down, leaving the forwarding filter in place', {
+        error: e.stack ?? String(e),
+      });
       resolve('internal error');
     });
   });
-  await daemon.stop(signal);
+  // Only a signal is a clean stop: an internal error leaves the forwarding filter in place.
+  await daemon.stop(signal, { keepFilter: signal === 'internal error' });
   return signal === 'internal error' ? 1 : 0;
 }
 
