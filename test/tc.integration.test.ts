@@ -5,7 +5,8 @@
  *                   [b] bs ──── sb [s]      b: capacity 100mbit, share 1, weights n1:n2 = 3:1
  *   [n2] n2b ── bn2 ┘   10.50.0.1  10.50.0.2 (plain link to the sink, not a mesh interface)
  *
- *   n1 (10.99.0.11) and n2 (10.99.0.12) reach s through their tunnels to b.
+ *   n1 (10.99.0.11) and n2 (10.99.0.12) reach s through their tunnels to b, and b itself
+ *   (10.99.0.2, an iperf3 server on b: traffic a neighbour addresses to the node).
  *   Rates are iperf3's receiver-side intervals (0.5 s) at s.
  */
 import test from 'ava';
@@ -37,12 +38,12 @@ interface Run {
   result(): Promise<number[]>;
 }
 
-/** An iperf3 TCP client from `ns` to s:port for `seconds`; result: receiver Mbit/s per 0.5 s interval. */
-function iperf(ns: string, port: number, seconds: number): Run {
+/** An iperf3 TCP client from `ns` to host:port (default s) for `seconds`; result: receiver Mbit/s per 0.5 s interval. */
+function iperf(ns: string, port: number, seconds: number, host = '10.50.0.2'): Run {
   const proc = lab.spawn(ns, [
     'iperf3',
     '-c',
-    '10.50.0.2',
+    host,
     '-p',
     String(port),
     '-t',
@@ -112,9 +113,12 @@ test.serial.before(async () => {
   await Promise.all([waitUp(d1, 1), waitUp(d2, 1), waitUp(db, 2)]);
   lab.ip(n1, 'route', 'add', '10.50.0.0/24', 'dev', (await neighbors(d1))[0]?.tun as string);
   lab.ip(n2, 'route', 'add', '10.50.0.0/24', 'dev', (await neighbors(d2))[0]?.tun as string);
+  lab.ip(n1, 'route', 'add', '10.99.0.2/32', 'dev', (await neighbors(d1))[0]?.tun as string);
   for (const n of await neighbors(db))
     lab.ip(b, 'route', 'add', n.publicKey === pk1 ? '10.99.0.11/32' : '10.99.0.12/32', 'dev', n.tun as string);
+  lab.spawn(b, ['iperf3', '-s', '-J', '-i', '0.5', '-p', '5203']);
   await waitFor('iperf3 servers', () => lab.run(s, ['ss', '-ltn']).stdout.includes(':5202'));
+  await waitFor('iperf3 server on b', () => lab.run(b, ['ss', '-ltn']).stdout.includes(':5203'));
 });
 
 test.serial.after.always(async () => {
@@ -198,6 +202,22 @@ rootTest('n1 capped at 20 Mbit/s gets at most 20 Mbit/s + 3%, n2 takes the rest'
     await set('rate', pk1, 'none');
   }
 });
+
+rootTest(
+  'n1 capped at 10 Mbit/s gets at most 10 Mbit/s + 10% when it sends to b itself (its own address)',
+  async (t) => {
+    await set('rate', pk1, '10mbit');
+    try {
+      const a = iperf(n1, 5203, 6, '10.99.0.2');
+      const m1 = mean(window(await a.result(), 1.5, 6));
+      t.log(`capped n1 to b's own address: ${m1.toFixed(1)} Mbit/s`);
+      t.true(m1 <= 11, `n1 ${m1} Mbit/s: the cap must hold whatever the destination`);
+      t.true(m1 >= 8, `n1 ${m1} Mbit/s: and the cap is what it gets`);
+    } finally {
+      await set('rate', pk1, 'none');
+    }
+  },
+);
 
 rootTest('while n1 saturates b, a ping from n2 through b sees less than 20 ms added delay', async (t) => {
   const rtts = (out: string) => [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);

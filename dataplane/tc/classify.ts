@@ -1,8 +1,8 @@
 /**
  * What traffic control needs to know about an inner IP packet, read straight
  * from its header: a flow hash (addresses, protocol, ports) for fair queueing
- * inside a neighbour's queue, and whether an address belongs to this node
- * (own traffic is not limited by share).
+ * inside a neighbour's queue, and whether a packet is this node's own
+ * (originated here: not limited by share).
  */
 
 /** Local addresses: IPv4 as u32 in a Set, IPv6 as hex strings keyed by a 32-bit hash. */
@@ -83,17 +83,18 @@ export function flowHash(buf: Uint8Array, off: number, len: number): number {
   return h >>> 0;
 }
 
-/** Is the packet's source (egress) or destination (ingress) one of ours? */
-export function isOwn(
-  local: LocalAddresses,
-  buf: Uint8Array,
-  off: number,
-  len: number,
-  direction: 'ingress' | 'egress',
-): boolean {
+/**
+ * Did this node originate the packet (its source is one of our addresses)?
+ * Asked on egress only. On ingress nothing is "own": every packet that came
+ * through a neighbour's tunnel is that neighbour's traffic whatever its
+ * destination (this node included), so its cap, weight and share apply. The
+ * sender picks the destination; 0.1.0 let a capped neighbour send at full
+ * speed by addressing the node itself.
+ */
+export function isOwn(local: LocalAddresses, buf: Uint8Array, off: number, len: number): boolean {
   if (len < 20) return false;
   const v = (buf[off] as number) >> 4;
-  if (v === 4) return local.has4(buf, off + (direction === 'egress' ? 12 : 16));
-  if (v === 6 && len >= 40) return local.has6(buf, off + (direction === 'egress' ? 8 : 24));
+  if (v === 4) return local.has4(buf, off + 12);
+  if (v === 6 && len >= 40) return local.has6(buf, off + 8);
   return false;
 }

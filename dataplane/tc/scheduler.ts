@@ -4,8 +4,9 @@
  * callback.
  *
  *   root bucket: capacity C (all traffic)
- *    ├─ own traffic: what this node originates/terminates; first in line,
- *    │  limited only by C (not by share)
+ *    ├─ own traffic: what this node originates (egress only; on ingress
+ *    │  every packet is the sending neighbour's); first in line, limited
+ *    │  only by C (not by share)
  *    └─ share bucket: share × C, for traffic carried for neighbours
  *        └─ neighbours: algorithm orders them (weights), each with an
  *           optional cap bucket and its own fair-queued CoDel queue

@@ -40,7 +40,8 @@ class DirectionShell implements DirectionStage {
 
   offer(tunnel: Tunnel, buf: Uint8Array, off: number, len: number, nowMs: number): boolean {
     const idx = tunnel.tcIndex;
-    const own = isOwn(this.tc.local, buf, off, len, this.direction);
+    // own = originated here (egress only); everything a neighbour sends is its traffic
+    const own = this.direction === 'egress' && isOwn(this.tc.local, buf, off, len);
     if (this.sched.tryPass(idx, own, len, nowMs)) return true;
     if (this.sched.enqueue(idx, own, buf, off, len, flowHash(buf, off, len), nowMs)) this.queuedSinceBatch = true;
     else tunnel.core.counters.dropQueueFull++;
