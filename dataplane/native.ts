@@ -23,6 +23,8 @@ export const PortStat = {
   truncated: 4,
   fullBatches: 5,
   groMessages: 6,
+  /** Datagrams (or GRO segments) dropped because a batch's meta array was full. */
+  overflow: 7,
 } as const;
 
 export interface NativePort {

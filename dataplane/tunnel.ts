@@ -228,8 +228,15 @@ export interface TunnelStats {
   counters: Record<string, number>;
   lastAuthRecvMs: number;
   sessions: { current: number | null; previous: number | null; pending: number | null; currentAgeMs: number | null };
-  tunReads: { wakeups: number; packets: number; errors: number; fullBatches: number };
-  udpReads: { wakeups: number; datagrams: number; errors: number; truncated: number; groMessages: number };
+  tunReads: { wakeups: number; packets: number; errors: number; fullBatches: number; truncated: number };
+  udpReads: {
+    wakeups: number;
+    datagrams: number;
+    errors: number;
+    truncated: number;
+    groMessages: number;
+    overflow: number;
+  };
 }
 
 export class Tunnel {
@@ -289,8 +296,12 @@ export class Tunnel {
     this.udpPort = udp.port;
     this.gso = dp.wantGso && udp.gso;
     this.gro = udp.gro;
+    // A Port owns its fd from construction: closing the Port stops polling and then closes the fd.
+    // Closing an fd behind a live Port would leave it polling whatever reuses that fd number.
+    let tunPort: NativePort | undefined;
+    let udpPort: NativePort | undefined;
     try {
-      this.tunPort = new n.Port(
+      tunPort = new n.Port(
         KIND_TUN,
         this.device.fd,
         dp.tunSlab,
@@ -303,7 +314,7 @@ export class Tunnel {
         dp.tunBatch,
         this.onTunBatch,
       );
-      this.udpPortHandle = new n.Port(
+      udpPort = new n.Port(
         KIND_UDP,
         udp.fd,
         dp.udpSlab,
@@ -316,13 +327,17 @@ export class Tunnel {
         dp.udpBatch,
         this.onUdpBatch,
       );
-      this.tunPort.start();
-      this.udpPortHandle.start();
+      tunPort.start();
+      udpPort.start();
     } catch (e) {
-      n.closeFd(this.device.fd);
-      n.closeFd(udp.fd);
+      if (tunPort) tunPort.close();
+      else n.closeFd(this.device.fd);
+      if (udpPort) udpPort.close();
+      else n.closeFd(udp.fd);
       throw nativeError('ERR_DEVICE', `${opts.name}: cannot poll`, e);
     }
+    this.tunPort = tunPort;
+    this.udpPortHandle = udpPort;
     if (opts.peer) this.setPeer(opts.peer);
   }
 
@@ -615,6 +630,7 @@ export class Tunnel {
         packets: t[PortStat.readPackets] as number,
         errors: t[PortStat.readErrors] as number,
         fullBatches: t[PortStat.fullBatches] as number,
+        truncated: t[PortStat.truncated] as number,
       },
       udpReads: {
         wakeups: u[PortStat.wakeups] as number,
@@ -622,6 +638,7 @@ export class Tunnel {
         errors: u[PortStat.readErrors] as number,
         truncated: u[PortStat.truncated] as number,
         groMessages: u[PortStat.groMessages] as number,
+        overflow: u[PortStat.overflow] as number,
       },
     };
   }

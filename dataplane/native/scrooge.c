@@ -61,6 +61,7 @@ enum {
   ST_TRUNCATED,
   ST_FULL_BATCHES,
   ST_GRO_MESSAGES,
+  ST_OVERFLOW, /* datagrams (or GRO segments) dropped because the batch's meta array was full */
   ST_COUNT
 };
 
@@ -268,6 +269,12 @@ static int tun_read_batch(port_t *p) {
       break;
     }
     if (r == 0) break;
+    if ((size_t)r > room) {
+      /* tun_put_user returns the packet's full length even when it copied only `room`
+         bytes: the packet is truncated. Drop it (counted); never hand JS a length past the slot. */
+      p->stats[ST_TRUNCATED] += 1;
+      continue;
+    }
     int32_t *m = p->meta + (size_t)n * META_STRIDE;
     m[0] = (int32_t)off;
     m[1] = (int32_t)r;
@@ -331,7 +338,10 @@ static int udp_read_batch(port_t *p) {
     }
     size_t base = (size_t)i * p->slot_size;
     if (seg <= 0 || (size_t)seg >= len) {
-      if (e >= max_entries) break;
+      if (e >= max_entries) {
+        p->stats[ST_OVERFLOW] += 1;
+        continue;
+      }
       int32_t *m = p->meta + e * META_STRIDE;
       m[0] = (int32_t)base;
       m[1] = (int32_t)len;
@@ -340,7 +350,11 @@ static int udp_read_batch(port_t *p) {
       e++;
     } else {
       p->stats[ST_GRO_MESSAGES] += 1;
-      for (size_t off = 0; off < len && e < max_entries; off += (size_t)seg) {
+      for (size_t off = 0; off < len; off += (size_t)seg) {
+        if (e >= max_entries) {
+          p->stats[ST_OVERFLOW] += 1;
+          continue;
+        }
         int32_t *m = p->meta + e * META_STRIDE;
         m[0] = (int32_t)(base + off);
         m[1] = (int32_t)((len - off) < (size_t)seg ? (len - off) : (size_t)seg);
