@@ -24,7 +24,6 @@ import { CLI as CLI_PATH } from './helpers/cli.js';
 import { hasCommand, Lab, NFT, waitFor } from './helpers/netns.js';
 import { rootTest } from './helpers/root.js';
 
-
 function pair(lab: Lab): { a: string; b: string } {
   const a = lab.addNs('a');
   const b = lab.addNs('b');

@@ -80,7 +80,7 @@ test('state directory and key file: created later, safe, writable by others, for
   t.is(open?.status, 'fail');
   t.is(
     open && describe(open),
-    `state directory: ${dir} is writable by others (mode 777): another user could replace the sequence floor; chmod 700 ${dir}`,
+    `state directory: ${dir} is writable by others (mode 777): another user could replace the key or the sequence floor; chmod 700 ${dir}`,
   );
   chmodSync(dir, 0o700);
   t.regex(checkStateDir(cfgIn(dir), uid + 1)[0]?.detail ?? '', /belongs to uid/);
@@ -126,7 +126,7 @@ test('scrooge up refuses to start on a failed check, with doctor words, before t
   t.is(r.code, 1);
   t.true(
     r.stderr.includes(
-      `  state directory: ${dir} is writable by others (mode 777): another user could replace the sequence floor; chmod 700 ${dir}\n`,
+      `  state directory: ${dir} is writable by others (mode 777): another user could replace the key or the sequence floor; chmod 700 ${dir}\n`,
     ),
     r.stderr,
   );

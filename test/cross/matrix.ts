@@ -190,7 +190,11 @@ function unitTests(a: Arch, node: string): string {
     const failed = r.stdout.split('\n').filter((l) => l.startsWith('not ok'));
     throw new Error(`${c.fail} failed: ${failed.join(' | ') || r.stderr.slice(-500)}`);
   }
-  return `${c.pass} passed${c.skip ? `, ${c.skip} skipped (shown above in the ava output)` : ''} in ${tests.length} files`;
+  // the reason is in each skipped test's title, "(skipped: …)" or "(needs …)"
+  const reasons = [
+    ...new Set([...r.stdout.matchAll(/^ok \d+ .*\((skipped: [^)]*|needs [^)]*)\) # SKIP/gm)].map((m) => m[1])),
+  ];
+  return `${c.pass} passed${c.skip ? `, ${c.skip} skipped (${reasons.join('; ')})` : ''} in ${tests.length} files`;
 }
 
 function probe(a: Arch, node: string, lab: Lab): void {
