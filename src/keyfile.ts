@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { writeFileAtomic } from './state.js';
 import {
   type CryptoBackend,
   formatKeyFile,
@@ -18,11 +19,23 @@ export function generateIdentityWith(backend: CryptoBackend): Identity {
   return identityFromSeed(backend, new Uint8Array(randomBytes(32)));
 }
 
-/** Writes a new key file (mode 0600). Refuses to overwrite unless `overwrite`. */
+/**
+ * Writes a new key file (mode 0600). Refuses to overwrite unless `overwrite`;
+ * an overwrite writes a fresh 0600 file and renames it over the old one, so
+ * neither the old file's mode (0644, say) nor a half-written key survives.
+ */
 export function writeKeyFile(path: string, seed: Uint8Array, overwrite = false): void {
+  if (overwrite) {
+    try {
+      writeFileAtomic(path, formatKeyFile(seed), 0o600);
+    } catch (e) {
+      throw new ScroogeError('ERR_KEY_FILE_IO', `cannot write key file ${path}: ${(e as Error).message}`, { cause: e });
+    }
+    return;
+  }
   let fd: number;
   try {
-    fd = openSync(path, overwrite ? 'w' : 'wx', 0o600);
+    fd = openSync(path, 'wx', 0o600);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EEXIST') {

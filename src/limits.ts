@@ -34,8 +34,14 @@ export const LIMITS = {
   tunnelRetryInitialMs: 500,
   /** Retransmission backoff cap. */
   tunnelRetryMaxMs: 8000,
-  /** scrooge_tunnel sends before the attempt is abandoned (and retried after a hello). */
+  /** scrooge_tunnel sends before the attempt is abandoned (and retried only after a new authenticated message). */
   tunnelMaxAttempts: 8,
+  /**
+   * Anti-amplification (as QUIC's): to an address that has not completed a handshake we send at
+   * most this many times the bytes we received from it (a spoofed source cannot make us a
+   * reflector). Addresses named with --peer and multicast hellos are exempt.
+   */
+  amplificationFactor: 3,
   /** A failed TUN/socket setup for a link is retried after this long. */
   deviceRetryMs: 5000,
   /** The responder of a session rekeys itself if the initiator has not after REKEY + this slack. */

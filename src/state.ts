@@ -19,7 +19,13 @@ import type { SeqStore } from './control/seq.js';
 /** Writes `data` to `path` atomically and durably (tmp file, fsync, rename, fsync dir). */
 export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', mode);
+  // a stale tmp (a crash between open and rename) would keep its old mode with 'w': start afresh
+  try {
+    unlinkSync(tmp);
+  } catch {
+    // none
+  }
+  const fd = openSync(tmp, 'wx', mode);
   try {
     writeSync(fd, data);
     fsyncSync(fd);

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { formatKeyFile, isScroogeError, parseKeyFile } from '../crypto/index.js';
+import { formatKeyFile, identityFromSeed, isScroogeError, parseKeyFile } from '../crypto/index.js';
 import { loadIdentityWith, loadOrCreateIdentity, writeKeyFile } from '../src/keyfile.js';
 import { defaultTestBackend } from './helpers/backends.js';
 
@@ -88,4 +88,16 @@ test('key file parser: exact format', (t) => {
       JSON.stringify(bad),
     );
   }
+});
+
+test('overwriting (keygen --force) leaves a 0600 file even where the old one was 0644', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scrooge-key-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'node.key');
+  writeFileSync(path, 'old\n', { mode: 0o644 });
+  chmodSync(path, 0o644);
+  const seed = new Uint8Array(32).fill(7);
+  writeKeyFile(path, seed, true);
+  t.is(statSync(path).mode & 0o777, 0o600);
+  t.deepEqual(loadIdentityWith(backend, path).publicKey, identityFromSeed(backend, seed).publicKey);
 });

@@ -47,13 +47,14 @@ import {
   tunnelKeyPair,
 } from '../../crypto/index.js';
 import { DEAD_AFTER_MS, REKEY_AFTER_MS } from '../../dataplane/session.js';
-import type { SockAddr } from '../../dataplane/sockaddr.js';
+import { isLinkLocal6, type SockAddr } from '../../dataplane/sockaddr.js';
 import { LIMITS } from '../limits.js';
 import {
   BROADCAST_KEY,
   type ControlMessage,
   decodeControlMessage,
   isBroadcastKey,
+  maxMessageBytes,
   type TunnelMessage,
   verifyControlMessage,
 } from './messages.js';
@@ -130,9 +131,15 @@ export interface Link {
   endpoint: SockAddr | undefined;
   /** Wall-clock-free time of the last completed handshake (ms, core clock). */
   lastHandshakeMs: number | undefined;
+  /** An initiation went unanswered tunnelMaxAttempts times: start again only after a new authenticated message. */
+  awaitingNews: boolean;
 }
 
 export const ALL_ONES_V6_MULTICAST = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+
+function isMulticast6(a: SockAddr): boolean {
+  return a.family === 6 && a.address[0] === 0xff;
+}
 
 export function linkKey(pkB64: string, iface: string): string {
   return `${pkB64}|${iface}`;
@@ -158,6 +165,12 @@ export class ControlCounters {
   dropBadKey = 0;
   crossingsWon = 0;
   confirmsWithoutAttempt = 0;
+  /** From a non-link-local source the operator did not name with --peer: never answered. */
+  dropNotLinkLocal = 0;
+  /** Sends withheld: the address has not completed a handshake and got 3× what it sent us. */
+  txWithheldAmplification = 0;
+  /** Initiations abandoned after tunnelMaxAttempts unanswered scrooge_tunnel. */
+  attemptsAbandoned = 0;
   txMessages = 0;
   handshakes = 0;
   decodeErrors: Record<string, number> = {};
@@ -170,6 +183,8 @@ export class ControlCore {
   private readonly up = new Map<string, { nextHelloMs: number; burst: number }>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly verifyBudget: Bucket = { tokens: LIMITS.globalVerifiesPerSec, at: 0 };
+  /** Bytes received from / sent to each unicast source (least recently seen first; bounded). */
+  private readonly traffic = new Map<string, { rx: number; tx: number; at: number }>();
   private nextPeerHelloMs = 0;
   private peerBurst = 0;
 
@@ -210,11 +225,20 @@ export class ControlCore {
 
   /** One datagram from the control socket. Never throws. */
   onDatagram(bytes: Uint8Array, from: Source, nowMs: number): Action[] {
+    return this.limitAmplification(this.receive(bytes, from, nowMs), nowMs);
+  }
+
+  private receive(bytes: Uint8Array, from: Source, nowMs: number): Action[] {
     const c = this.counters;
     c.rxDatagrams++;
     try {
       if (!this.up.has(from.iface)) {
         c.dropNotMesh++;
+        return [];
+      }
+      this.credit(from, bytes.length, nowMs);
+      if (!this.answerable(from)) {
+        c.dropNotLinkLocal++;
         return [];
       }
       if (!this.admit(from, nowMs)) {
@@ -284,6 +308,7 @@ export class ControlCore {
           sessionMs: 0,
           endpoint: undefined,
           lastHandshakeMs: undefined,
+          awaitingNews: false,
         };
         this.links.set(key, link);
         out.push({
@@ -296,6 +321,7 @@ export class ControlCore {
       link.highestSeq = msg.seq;
       link.lastHeardMs = nowMs;
       link.control = from.addr;
+      link.awaitingNews = false;
       c.rxAccepted++;
       switch (msg.type) {
         case 'scrooge_hello':
@@ -448,6 +474,13 @@ export class ControlCore {
   private sendPending(link: Link, nowMs: number): Action[] {
     const p = link.pending;
     if (!p || nowMs < p.nextSendMs) return [];
+    if (p.attempts >= LIMITS.tunnelMaxAttempts) {
+      // nobody answers there (a spoofed source, a neighbour gone): stop until it speaks again
+      link.pending = undefined;
+      link.awaitingNews = true;
+      this.counters.attemptsAbandoned++;
+      return this.setState(link, 'down', `no answer to ${p.attempts} scrooge_tunnel`);
+    }
     p.attempts++;
     p.nextSendMs = nowMs + Math.min(LIMITS.tunnelRetryInitialMs * 2 ** (p.attempts - 1), LIMITS.tunnelRetryMaxMs);
     return [
@@ -514,6 +547,10 @@ export class ControlCore {
    * neighbours. `health` reports each link's tunnel (undefined: no tunnel).
    */
   tick(nowMs: number, health: (link: string) => TunnelHealth | undefined): Action[] {
+    return this.limitAmplification(this.timers(nowMs, health), nowMs);
+  }
+
+  private timers(nowMs: number, health: (link: string) => TunnelHealth | undefined): Action[] {
     const out: Action[] = [];
     for (const [iface, st] of this.up) {
       if (nowMs >= st.nextHelloMs) {
@@ -577,7 +614,7 @@ export class ControlCore {
         if (age >= due) out.push(...this.startInitiation(link, nowMs, 'rekey'));
         continue;
       }
-      if ((link.state === 'discovered' || link.state === 'down') && nowMs >= link.retryAfterMs) {
+      if ((link.state === 'discovered' || link.state === 'down') && nowMs >= link.retryAfterMs && !link.awaitingNews) {
         out.push(
           ...this.startInitiation(link, nowMs, link.state === 'down' ? 'renegotiating' : 'neighbour discovered'),
         );
@@ -633,12 +670,85 @@ export class ControlCore {
     return true;
   }
 
+  // --- anti-amplification ------------------------------------------------------------------
+
+  /** Unicast sources we may answer: link-local ones (on the interface they came in on) and --peer addresses. */
+  private answerable(s: Source): boolean {
+    if (s.addr.family === 6 && isLinkLocal6(s.addr.address)) return true;
+    return this.isConfiguredPeer(s.addr);
+  }
+
+  private isConfiguredPeer(a: SockAddr): boolean {
+    return (this.opts.peers ?? []).some((p) => p.addr.family === a.family && bytesEqual(p.addr.address, a.address));
+  }
+
+  private trafficKey(iface: string, a: SockAddr): string {
+    return `${iface}|${a.family}|${toBase64(a.address)}`;
+  }
+
+  /** Every datagram from a unicast source earns it credit (QUIC counts all datagrams too). */
+  private credit(from: Source, bytes: number, nowMs: number): void {
+    const k = this.trafficKey(from.iface, from.addr);
+    let e = this.traffic.get(k);
+    if (e) this.traffic.delete(k);
+    else {
+      if (this.traffic.size >= LIMITS.rateLimiterSources) {
+        const first = this.traffic.keys().next();
+        if (!first.done) this.traffic.delete(first.value);
+      }
+      e = { rx: 0, tx: 0, at: nowMs };
+    }
+    e.rx += bytes;
+    e.at = nowMs;
+    this.traffic.set(k, e);
+  }
+
+  /** Has a link at this address completed a handshake (the address answered with its key)? */
+  private proven(iface: string, a: SockAddr): boolean {
+    for (const l of this.links.values()) {
+      if (l.iface === iface && l.state === 'up' && bytesEqual(l.control.address, a.address)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The last step of every entry point: a unicast send to an address that has
+   * not completed a handshake goes only while what we sent it stays within
+   * amplificationFactor × what it sent us; otherwise it is withheld (counted).
+   * An address we never heard from (evicted, or never seen) gets nothing.
+   */
+  private limitAmplification(actions: Action[], nowMs: number): Action[] {
+    if (!actions.some((a) => a.kind === 'send')) return actions;
+    const out: Action[] = [];
+    for (const a of actions) {
+      if (a.kind !== 'send' || isMulticast6(a.to) || this.isConfiguredPeer(a.to) || this.proven(a.iface, a.to)) {
+        out.push(a);
+        continue;
+      }
+      const e = this.traffic.get(this.trafficKey(a.iface, a.to));
+      const size = maxMessageBytes(a.message.type);
+      if (e === undefined || e.tx + size > LIMITS.amplificationFactor * e.rx) {
+        this.counters.txWithheldAmplification++;
+        continue;
+      }
+      e.tx += size;
+      e.at = nowMs;
+      out.push(a);
+    }
+    return out;
+  }
+
   private pruneBuckets(nowMs: number): void {
     // a bucket idle long enough to be full again carries no information
     const idle = (LIMITS.perSourceBurst / LIMITS.perSourceMessagesPerSec) * 1000;
     for (const [k, b] of this.buckets) {
       if (nowMs - b.at < idle) break; // insertion order = recency order
       this.buckets.delete(k);
+    }
+    // a source silent for the neighbour timeout owes and is owed nothing any more
+    for (const [k, e] of this.traffic) {
+      if (nowMs - e.at < this.opts.neighborTimeoutMs) break;
+      this.traffic.delete(k);
     }
   }
 

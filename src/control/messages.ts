@@ -197,6 +197,22 @@ export function formatUnsigned(srcPK: Uint8Array, fields: ControlFields): string
   return `${head} ${fields.seq}`;
 }
 
+/** Longest endpoint text: "[" + 39-character IPv6 + "]:" + 5-digit port. */
+const MAX_ENDPOINT_CHARS = 47;
+/** Longest decimal u64. */
+const MAX_SEQ_CHARS = 20;
+
+/**
+ * An upper bound on the encoded size of a message of `type` (the core
+ * budgets what it sends before the shell signs and encodes it): the type,
+ * two keys, [tunnel key and endpoint,] seq and signature, one space apart.
+ */
+export function maxMessageBytes(type: ControlType): number {
+  const keys = 2 * (1 + 44);
+  const tunnel = type === 'scrooge_tunnel' || type === 'scrooge_tunnel_confirm' ? 1 + 44 + 1 + MAX_ENDPOINT_CHARS : 0;
+  return type.length + keys + tunnel + 1 + MAX_SEQ_CHARS + 1 + 88;
+}
+
 /** Encodes and signs a message from `identity`. */
 export function encodeControlMessage(fields: ControlFields, identity: Identity): string {
   const unsigned = formatUnsigned(identity.publicKey, fields);

@@ -1,0 +1,151 @@
+/**
+ * The control core against an on-link attacker (pure: injected clock, crafted
+ * datagrams): reflection through a spoofed source, answers to sources we must
+ * not answer, retransmissions that never end.
+ */
+import test from 'ava';
+import { identityFromSeed } from '../crypto/index.js';
+import { type Action, ControlCore } from '../src/control/core.js';
+import { BROADCAST_KEY, type ControlFields, encodeControlMessage, maxMessageBytes } from '../src/control/messages.js';
+import { LIMITS } from '../src/limits.js';
+import type { SockAddr } from '../dataplane/sockaddr.js';
+import { defaultTestBackend, prng } from './helpers/backends.js';
+import { ll } from './helpers/controlsim.js';
+
+const backend = defaultTestBackend();
+const me = identityFromSeed(backend, new Uint8Array(32).fill(1));
+
+function core(): ControlCore {
+  const r = prng(7);
+  const c = new ControlCore({
+    backend,
+    publicKey: me.publicKey,
+    random: (n) => r.bytes(n),
+    helloIntervalMs: 5000,
+    maxNeighbors: 256,
+    neighborTimeoutMs: 60_000,
+    port: 8481,
+  });
+  c.interfaceUp('eth0', 0);
+  return c;
+}
+
+function datagram(seed: number, fields: ControlFields): Uint8Array {
+  return new Uint8Array(
+    Buffer.from(encodeControlMessage(fields, identityFromSeed(backend, new Uint8Array(32).fill(seed))), 'latin1'),
+  );
+}
+
+/** Bytes of the unicast sends to `to` among `actions` (their encoded upper bound). */
+function sentTo(actions: Action[], to: SockAddr): { bytes: number; tunnels: number } {
+  let bytes = 0;
+  let tunnels = 0;
+  for (const a of actions) {
+    if (a.kind !== 'send' || Buffer.compare(a.to.address, to.address) !== 0) continue;
+    bytes += maxMessageBytes(a.message.type);
+    if (a.message.type === 'scrooge_tunnel') tunnels++;
+  }
+  return { bytes, tunnels };
+}
+
+test('a spoofed source sending valid hellos from fresh keys gets back at most 3x its bytes, and no endless retransmissions', (t) => {
+  const c = core();
+  const victim = ll(99);
+  let rx = 0;
+  let tx = 0;
+  let tunnels = 0;
+  let seq = 1n;
+  for (let now = 0; now < 120_000; now += 250) {
+    if (now % 5000 === 0) {
+      // a new key every 5 s, as a Sybil with unlimited keys would
+      const bytes = datagram(100 + now / 5000, { type: 'scrooge_hello', dstPK: BROADCAST_KEY, seq: seq++ });
+      rx += bytes.length;
+      const s = sentTo(c.onDatagram(bytes, { iface: 'eth0', addr: victim }, now), victim);
+      tx += s.bytes;
+      tunnels += s.tunnels;
+    }
+    const s = sentTo(
+      c.tick(now, () => undefined),
+      victim,
+    );
+    tx += s.bytes;
+    tunnels += s.tunnels;
+  }
+  t.log(`received ${rx} B, sent at most ${tx} B (${(tx / rx).toFixed(2)}x), ${tunnels} scrooge_tunnel`);
+  t.true(tx <= LIMITS.amplificationFactor * rx, `sent ${tx} for ${rx} received`);
+  t.true(c.counters.txWithheldAmplification > 0, 'retransmissions to the spoofed source were withheld');
+  t.true(tunnels <= 24 * LIMITS.tunnelMaxAttempts);
+});
+
+test('an unanswered initiation stops after tunnelMaxAttempts and starts again only when the neighbour speaks', (t) => {
+  const c = core();
+  const peer = ll(5);
+  const from = { iface: 'eth0', addr: peer };
+  // credit enough that the amplification budget is not what stops it (under the per-source burst)
+  for (let i = 0; i < 20; i++) c.onDatagram(new Uint8Array(400), from, 0);
+  const hello = (seq: bigint) => datagram(5, { type: 'scrooge_hello', dstPK: BROADCAST_KEY, seq });
+  let n = sentTo(c.onDatagram(hello(1n), from, 0), peer).tunnels;
+  const ticks = (from_: number, to: number) => {
+    for (let now = from_; now < to; now += 250)
+      n += sentTo(
+        c.tick(now, () => undefined),
+        peer,
+      ).tunnels;
+  };
+  ticks(0, 40_000);
+  t.is(n, LIMITS.tunnelMaxAttempts, 'abandoned after the last backoff (about 32 s)');
+  t.is(c.counters.attemptsAbandoned, 1);
+  const link = [...c.links.values()][0];
+  t.is(link?.state, 'down');
+  t.true(link?.awaitingNews);
+  ticks(40_000, 50_000);
+  t.is(n, LIMITS.tunnelMaxAttempts, 'nothing more while the neighbour is silent');
+  t.is(sentTo(c.onDatagram(hello(2n), from, 50_000), peer).tunnels, 1, 'a new hello starts a new attempt at once');
+});
+
+test('messages from a non-link-local source are not answered unless the operator named it with --peer', (t) => {
+  const global: SockAddr = {
+    family: 6,
+    address: new Uint8Array([0x20, 1, 0xd, 0xb8, ...new Array<number>(11).fill(0), 7]),
+    port: 8481,
+    scopeId: 0,
+  };
+  const c = core();
+  const out = c.onDatagram(
+    datagram(9, { type: 'scrooge_hello', dstPK: BROADCAST_KEY, seq: 1n }),
+    { iface: 'eth0', addr: global },
+    0,
+  );
+  t.deepEqual(out, []);
+  t.is(c.counters.dropNotLinkLocal, 1);
+  t.is(c.links.size, 0, 'no state either');
+  const r = prng(3);
+  const withPeer = new ControlCore({
+    backend,
+    publicKey: me.publicKey,
+    random: (n) => r.bytes(n),
+    helloIntervalMs: 5000,
+    maxNeighbors: 256,
+    neighborTimeoutMs: 60_000,
+    port: 8481,
+    peers: [{ addr: global, iface: 'eth0' }],
+  });
+  withPeer.interfaceUp('eth0', 0);
+  const answered = withPeer.onDatagram(
+    datagram(9, { type: 'scrooge_hello', dstPK: BROADCAST_KEY, seq: 1n }),
+    { iface: 'eth0', addr: global },
+    0,
+  );
+  t.true(answered.some((a) => a.kind === 'send' && a.message.type === 'scrooge_hello_confirm'));
+});
+
+test('maxMessageBytes bounds every real encoding', (t) => {
+  const bound = (f: ControlFields) =>
+    Buffer.byteLength(encodeControlMessage(f, me), 'latin1') <= maxMessageBytes(f.type);
+  const big = 2n ** 64n - 1n;
+  t.true(bound({ type: 'scrooge_hello', dstPK: BROADCAST_KEY, seq: big }));
+  t.true(bound({ type: 'scrooge_hello_confirm', dstPK: me.publicKey, seq: big }));
+  const endpoint = { host: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', port: 65535, family: 6 as const };
+  t.true(bound({ type: 'scrooge_tunnel', dstPK: me.publicKey, seq: big, tunnelPK: me.publicKey, endpoint }));
+  t.true(bound({ type: 'scrooge_tunnel_confirm', dstPK: me.publicKey, seq: big, tunnelPK: me.publicKey, endpoint }));
+});
