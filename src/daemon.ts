@@ -63,6 +63,7 @@ import { LIMITS } from './limits.js';
 import { FORWARDING_SYSCTLS, ForwardingFilter } from './filter.js';
 import { type MetricFamily, renderMetrics } from './metrics.js';
 import { acquireLock, ensureStateDir, fileSeqStore, type StateLock } from './state.js';
+import { AccountingBook } from './accounting.js';
 
 export { VERSION } from './version.js';
 import { VERSION } from './version.js';
@@ -77,84 +78,6 @@ interface LinkTunnel {
   pk: string;
   /** Outer family (IP/UDP header size for wire accounting). */
   family: 4 | 6;
-}
-
-interface Traffic {
-  bytes: number;
-  packets: number;
-  wireBytes: number;
-  wirePackets: number;
-}
-
-/**
- * Per-neighbour accounting for billing, by public key. Tunnel counters are
- * folded in as deltas (every tick, before a tunnel closes, before a read),
- * so nothing is counted twice and nothing is lost when a tunnel goes away.
- * Wire bytes count every datagram (data and keepalives) with its outer
- * IP/UDP header.
- */
-class AccountingBook {
-  private readonly book = new Map<string, { rx: Traffic; tx: Traffic }>();
-  private readonly seen = new Map<Tunnel, { rx: Traffic; tx: Traffic }>();
-  since = new Date();
-
-  fold(lt: LinkTunnel): void {
-    const c = lt.tunnel.core.counters;
-    const hdr = lt.family === 6 ? 48 : 28;
-    const rxDatagrams = c.rxPackets + c.rxKeepalives;
-    const txDatagrams = c.txPackets + c.txKeepalives;
-    const now = {
-      rx: {
-        bytes: c.rxBytes,
-        packets: c.rxPackets,
-        wireBytes: c.rxWireBytes + rxDatagrams * hdr,
-        wirePackets: rxDatagrams,
-      },
-      tx: {
-        bytes: c.txBytes,
-        packets: c.txPackets,
-        wireBytes: c.txWireBytes + txDatagrams * hdr,
-        wirePackets: txDatagrams,
-      },
-    };
-    const before = this.seen.get(lt.tunnel) ?? {
-      rx: { bytes: 0, packets: 0, wireBytes: 0, wirePackets: 0 },
-      tx: { bytes: 0, packets: 0, wireBytes: 0, wirePackets: 0 },
-    };
-    let e = this.book.get(lt.pk);
-    if (!e) {
-      e = {
-        rx: { bytes: 0, packets: 0, wireBytes: 0, wirePackets: 0 },
-        tx: { bytes: 0, packets: 0, wireBytes: 0, wirePackets: 0 },
-      };
-      this.book.set(lt.pk, e);
-    }
-    for (const dir of ['rx', 'tx'] as const) {
-      for (const k of ['bytes', 'packets', 'wireBytes', 'wirePackets'] as const)
-        e[dir][k] += now[dir][k] - before[dir][k];
-    }
-    this.seen.set(lt.tunnel, now);
-    if (lt.tunnel.closed) this.seen.delete(lt.tunnel);
-  }
-
-  /** A consistent snapshot; with reset the book starts again from zero at the same instant. */
-  read(reset: boolean): {
-    since: string;
-    until: string;
-    neighbors: Array<{ publicKey: string; rx: Traffic; tx: Traffic }>;
-  } {
-    const until = new Date();
-    const out = {
-      since: this.since.toISOString(),
-      until: until.toISOString(),
-      neighbors: [...this.book.entries()].map(([publicKey, e]) => ({ publicKey, rx: { ...e.rx }, tx: { ...e.tx } })),
-    };
-    if (reset) {
-      this.book.clear();
-      this.since = until;
-    }
-    return out;
-  }
 }
 
 export interface NeighborInfo {
@@ -201,7 +124,7 @@ export class Daemon implements ApiHandler {
   readonly tc: TrafficControl;
   /** Per-neighbour traffic settings by public key (config file, then `scrooge set`). */
   private readonly nbSettings = new Map<string, NeighborSettings>();
-  private readonly accounting_ = new AccountingBook();
+  private readonly accounting_ = new AccountingBook(LIMITS.accountingMaxKeys);
   /** Sysctls changed by --enable-forwarding, with their previous values. */
   private readonly sysctlsChanged = new Map<string, string>();
   private readonly peers: Array<{ addr: SockAddr; iface: string }>;
@@ -368,7 +291,7 @@ export class Daemon implements ApiHandler {
         const lt = this.tunnels.get(a.link);
         if (!lt) return;
         this.tunnels.delete(a.link);
-        this.accounting_.fold(lt);
+        this.accounting_.fold(lt, true);
         this.tc.detach(lt.tunnel);
         lt.tunnel.close();
         this.babel?.interfaceDown(lt.name);
@@ -456,7 +379,7 @@ export class Daemon implements ApiHandler {
         addresses: [{ family: 6, address: this.ownLinkLocal, prefixLen: 64 }, ...this.cfg.addresses],
         onFailure: (t, err) => {
           const lt = this.tunnels.get(link);
-          if (lt) this.accounting_.fold(lt);
+          if (lt) this.accounting_.fold(lt, true);
           this.tc.detach(t);
           this.tunnels.delete(link);
           this.babel?.interfaceDown(name);

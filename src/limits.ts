@@ -61,6 +61,11 @@ export const LIMITS = {
   tickMs: 250,
   /** Interfaces (appearing, going down, changing address) are re-read this often (a few sysfs reads). */
   interfacePollMs: 250,
+  /**
+   * Keys kept apart in the accounting book (until read with reset). Past it the least recently
+   * active departed key is merged into one "evicted" total, so no byte is lost, only its attribution.
+   */
+  accountingMaxKeys: 4096,
   /** Admin API request bodies. */
   apiMaxBodyBytes: 64 * 1024,
   /** Open connections per admin API or metrics server; more are refused until one closes. */

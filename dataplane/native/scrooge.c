@@ -190,13 +190,29 @@ typedef struct {
   uint32_t slot_size, headroom, tailroom, max_batch;
 } port_t;
 
+/*
+ * Lets go of the JS objects a Port uses while it polls: the callback (which
+ * closes over the owning Tunnel, which holds this Port's wrapper: a cycle
+ * through a strong reference that the GC cannot break) and the arrays. Called
+ * once the Port is closed: nothing reads into the arrays or calls back after
+ * that. Without it every closed tunnel stayed in memory for good.
+ */
+static void port_release_js(port_t *p) {
+  napi_env env = p->env;
+  napi_ref *refs[] = {&p->cb, &p->slab_ref, &p->meta_ref, &p->stats_ref, &p->addrs_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+    if (*refs[i]) napi_delete_reference(env, *refs[i]);
+    *refs[i] = NULL;
+  }
+  p->slab = NULL;
+  p->meta = NULL;
+  p->stats = NULL;
+  p->addrs = NULL;
+}
+
 static void port_free(port_t *p) {
   napi_env env = p->env;
-  if (p->cb) napi_delete_reference(env, p->cb);
-  if (p->slab_ref) napi_delete_reference(env, p->slab_ref);
-  if (p->meta_ref) napi_delete_reference(env, p->meta_ref);
-  if (p->stats_ref) napi_delete_reference(env, p->stats_ref);
-  if (p->addrs_ref) napi_delete_reference(env, p->addrs_ref);
+  port_release_js(p);
   if (p->self) napi_delete_reference(env, p->self);
   if (p->actx) napi_async_destroy(env, p->actx);
   free(p);
@@ -218,6 +234,7 @@ static void port_close(port_t *p) {
     p->active = 0;
     if (!p->finalized) napi_reference_unref(p->env, p->self, NULL);
   }
+  if (!p->finalized) port_release_js(p); /* (in a finalizer the env must not be touched; port_free does it) */
   uv_close((uv_handle_t *)&p->poll, on_handle_closed);
 }
 

@@ -58,12 +58,16 @@ export async function accounting(args: string[]): Promise<number> {
     since: string;
     until: string;
     neighbors: Array<{ publicKey: string; rx: Record<string, number>; tx: Record<string, number> }>;
+    evicted?: { keys: number; rx: Record<string, number>; tx: Record<string, number> } | null;
   };
   if (flag(p, 'json')) {
     printJson(r);
     return 0;
   }
-  const rows = r.neighbors.map((n) => [
+  const entries = r.evicted
+    ? [...r.neighbors, { publicKey: `(${r.evicted.keys} departed keys merged)`, rx: r.evicted.rx, tx: r.evicted.tx }]
+    : r.neighbors;
+  const rows = entries.map((n) => [
     n.publicKey,
     String(n.rx.bytes),
     String(n.rx.packets),
