@@ -21,7 +21,7 @@ import { type InterfaceAddress, openTunDevice, type TunDevice } from './link.js'
 import { type Logger, nullLogger, RateLimitedLog } from './log.js';
 import { KIND_TUN, KIND_UDP, type NativePort, native, nativeError, PortStat } from './native.js';
 import { HEADER_BYTES, TAG_BYTES, TUNNEL_OVERHEAD } from './packet.js';
-import { type SessionKeys, type TickResult, TunnelCore } from './session.js';
+import { DEAD_AFTER_MS, type SessionKeys, type TickResult, TunnelCore } from './session.js';
 import { decodeSockaddr, encodeSockaddr, formatSockaddr, type SockAddr, toMapped6 } from './sockaddr.js';
 
 const EIO = 5;
@@ -90,6 +90,11 @@ export interface TunnelOptions {
   onEndpointChange?: (tunnel: Tunnel, peer: SockAddr) => void;
   /** Called after a batch in which a pending session became current (the peer proved its keys). */
   onRotation?: (tunnel: Tunnel) => void;
+}
+
+/** The rule of Tunnel.offerControlEndpoint, pure. */
+export function adoptControlEndpoint(hasPeer: boolean, lastAuthRecvMs: number, nowMs: number): boolean {
+  return !hasPeer || lastAuthRecvMs === Number.NEGATIVE_INFINITY || nowMs - lastAuthRecvMs >= DEAD_AFTER_MS;
 }
 
 function align(n: number, to: number): number {
@@ -345,6 +350,19 @@ export class Tunnel {
   setPeer(peer: SockAddr): void {
     this.peer = peer;
     this.peerBytes = encodeSockaddr(toMapped6(peer));
+  }
+
+  /**
+   * An endpoint learned from a control message (its datagram source, which
+   * anyone on the link can forge or race). Adopted only when the tunnel has
+   * no endpoint yet or its peer has authenticated nothing for DEAD_AFTER_MS
+   * (the old one is not working anyway); otherwise only an authenticated data
+   * packet moves it (checkRoaming), as in WireGuard. Returns whether it was adopted.
+   */
+  offerControlEndpoint(peer: SockAddr, nowMs = this.dp.now()): boolean {
+    if (!adoptControlEndpoint(this.peer !== undefined, this.core.lastAuthRecvMs, nowMs)) return false;
+    this.setPeer(peer);
+    return true;
   }
 
   installSession(keys: SessionKeys, role: 'initiator' | 'responder', nowMs = this.dp.now()): boolean {

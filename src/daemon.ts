@@ -68,6 +68,10 @@ import { AccountingBook } from './accounting.js';
 export { VERSION } from './version.js';
 import { VERSION } from './version.js';
 
+function sameAddress(a: SockAddr | undefined, b: SockAddr): boolean {
+  return a !== undefined && a.family === b.family && a.port === b.port && a.address.every((x, i) => x === b.address[i]);
+}
+
 interface LinkTunnel {
   tunnel: Tunnel;
   name: string;
@@ -273,11 +277,20 @@ export class Daemon implements ApiHandler {
         const lt = this.tunnels.get(a.link);
         if (!lt) return;
         const endpoint = this.scoped(a.endpoint, lt.iface);
-        lt.tunnel.setPeer(endpoint);
         if (!lt.tunnel.installSession(a.keys, a.role)) {
           this.log.warn('session id collision; the next handshake replaces it', { tun: lt.name });
           return;
         }
+        // After the install, never before (a failed install changes nothing). The initiator takes
+        // the endpoint of the confirm that answered its own attempt (the port is signed); a
+        // responder keeps a working endpoint: anyone can re-send a sniffed scrooge_tunnel from
+        // elsewhere, and the initiator's first authenticated packet moves it anyway (roaming).
+        if (a.role === 'initiator') lt.tunnel.setPeer(endpoint);
+        else if (!lt.tunnel.offerControlEndpoint(endpoint) && !sameAddress(lt.tunnel.peer, endpoint))
+          this.log.debug('kept the authenticated endpoint', {
+            tun: lt.name,
+            offered: formatSockaddr(endpoint, lt.iface),
+          });
         lt.lastHandshakeWall = Date.now();
         this.log.debug('session installed', {
           tun: lt.name,

@@ -9,6 +9,7 @@ import {
   REKEY_AFTER_MS,
   TunnelCore,
 } from '../dataplane/session.js';
+import { adoptControlEndpoint } from '../dataplane/tunnel.js';
 import { defaultTestBackend, prng } from './helpers/backends.js';
 import { MemNet } from './helpers/memnet.js';
 
@@ -236,4 +237,11 @@ test('sealList/openList: a batch round trip in one slab, with drops skipped and 
   t.is(last[0], 3);
   t.is(B.counters.dropBadTag, 1);
   t.is(B.counters.rxKeepalives, 1);
+});
+
+test('a control message may set the endpoint only of a tunnel without a working one', (t) => {
+  t.true(adoptControlEndpoint(false, Number.NEGATIVE_INFINITY, 0), 'no endpoint yet');
+  t.true(adoptControlEndpoint(true, Number.NEGATIVE_INFINITY, 5000), 'never authenticated anything');
+  t.false(adoptControlEndpoint(true, 1000, 1000 + DEAD_AFTER_MS - 1), 'working: only authenticated packets move it');
+  t.true(adoptControlEndpoint(true, 1000, 1000 + DEAD_AFTER_MS), 'dead: the old one does not work anyway');
 });
