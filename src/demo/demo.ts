@@ -445,8 +445,12 @@ async function run(
   lab.ip(b.ns, 'route', 'add', '10.42.9.2/32', 'via', '10.42.5.1', 'dev', 'mesh0', 'table', '77');
   lab.ip(b.ns, 'rule', 'add', 'ipproto', 'udp', 'dport', '7777', 'lookup', '77', 'priority', '77');
   lab.exec(b.ns, [process.execPath, TRAFFIC, 'probe', '10.42.9.2', '7777', '20']);
-  await new Promise((r) => setTimeout(r, 500));
-  const after = await filterDrops(gw);
+  // poll: the daemon reads nftables counters at most once a second
+  let after = before;
+  for (const deadline = Date.now() + 5000; after - before < 20 && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 200));
+    after = await filterDrops(gw);
+  }
   const got = probeSink.lines.filter((l) => l.startsWith('got ')).length;
   lab.ip(b.ns, 'rule', 'del', 'priority', '77');
   screen.log(
