@@ -12,7 +12,7 @@ import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, s
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { selectBackend } from '../crypto/index.js';
-import { addonInfo, native } from '../dataplane/native.js';
+import { addonInfo, native, type NativeApi } from '../dataplane/native.js';
 import { parseBabelAddress } from './babel.js';
 import type { DaemonConfig } from './config.js';
 import { SEQ_RESERVE_BLOCK } from './control/seq.js';
@@ -169,14 +169,19 @@ export function checkAddon(): CheckResult {
   }
 }
 
+/** The addon, or undefined when it does not load (the addon check reports that once). */
+function addon(): NativeApi | undefined {
+  try {
+    return native();
+  } catch {
+    return undefined;
+  }
+}
+
 export function checkUdpOffload(cfg: DaemonConfig): CheckResult {
   const title = 'UDP GSO/GRO';
-  let n;
-  try {
-    n = native();
-  } catch {
-    return skip('udp_offload', title, 'the native addon does not load');
-  }
+  const n = addon();
+  if (!n) return skip('udp_offload', title, 'the native addon does not load');
   try {
     const s = n.udpOpen({ family: 6, port: 0, gro: true });
     n.closeFd(s.fd);
@@ -198,12 +203,8 @@ export function checkUdpOffload(cfg: DaemonConfig): CheckResult {
 
 export function checkTunOffload(): CheckResult {
   const title = 'TUN offloads';
-  let n;
-  try {
-    n = native();
-  } catch {
-    return skip('tun_offload', title, 'the native addon does not load');
-  }
+  const n = addon();
+  if (!n) return skip('tun_offload', title, 'the native addon does not load');
   try {
     const p = n.tunProbeOffload();
     if (!p.vnetHdr) return ok('tun_offload', title, 'the kernel has no IFF_VNET_HDR; scrooge does not need it');

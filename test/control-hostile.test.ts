@@ -15,7 +15,7 @@ import { ll } from './helpers/controlsim.js';
 const backend = defaultTestBackend();
 const me = identityFromSeed(backend, new Uint8Array(32).fill(1));
 
-function core(): ControlCore {
+function core(peers: Array<{ addr: SockAddr; iface: string }> = []): ControlCore {
   const r = prng(7);
   const c = new ControlCore({
     backend,
@@ -25,6 +25,7 @@ function core(): ControlCore {
     maxNeighbors: 256,
     neighborTimeoutMs: 60_000,
     port: 8481,
+    peers,
   });
   c.interfaceUp('eth0', 0);
   return c;
@@ -119,18 +120,7 @@ test('messages from a non-link-local source are not answered unless the operator
   t.deepEqual(out, []);
   t.is(c.counters.dropNotLinkLocal, 1);
   t.is(c.links.size, 0, 'no state either');
-  const r = prng(3);
-  const withPeer = new ControlCore({
-    backend,
-    publicKey: me.publicKey,
-    random: (n) => r.bytes(n),
-    helloIntervalMs: 5000,
-    maxNeighbors: 256,
-    neighborTimeoutMs: 60_000,
-    port: 8481,
-    peers: [{ addr: global, iface: 'eth0' }],
-  });
-  withPeer.interfaceUp('eth0', 0);
+  const withPeer = core([{ addr: global, iface: 'eth0' }]);
   const answered = withPeer.onDatagram(
     datagram(9, { type: 'scrooge_hello', dstPK: BROADCAST_KEY, seq: 1n }),
     { iface: 'eth0', addr: global },

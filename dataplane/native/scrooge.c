@@ -164,6 +164,17 @@ static napi_value make_i32(napi_env env, int32_t x) {
   return v;
 }
 
+/* obj[name] = x, for the result objects of setup calls */
+static void put_i32(napi_env env, napi_value obj, const char *name, int32_t x) {
+  napi_set_named_property(env, obj, name, make_i32(env, x));
+}
+
+static void put_bool(napi_env env, napi_value obj, const char *name, bool x) {
+  napi_value v;
+  napi_get_boolean(env, x, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Port: one fd + uv_poll + a JS callback per batch                          */
 
@@ -564,8 +575,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   }
   napi_value out, v;
   napi_create_object(env, &out);
-  napi_create_int32(env, fd, &v);
-  napi_set_named_property(env, out, "fd", v);
+  put_i32(env, out, "fd", fd);
   napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, out, "name", v);
   return out;
@@ -609,16 +619,12 @@ static napi_value tun_probe_offload(napi_env env, napi_callback_info info) {
     uso = ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6)) == 0;
   }
   close(fd);
-  napi_value out, v;
+  napi_value out;
   napi_create_object(env, &out);
-  napi_get_boolean(env, vnet, &v);
-  napi_set_named_property(env, out, "vnetHdr", v);
-  napi_get_boolean(env, csum, &v);
-  napi_set_named_property(env, out, "csum", v);
-  napi_get_boolean(env, tso, &v);
-  napi_set_named_property(env, out, "tso", v);
-  napi_get_boolean(env, uso, &v);
-  napi_set_named_property(env, out, "uso", v);
+  put_bool(env, out, "vnetHdr", vnet);
+  put_bool(env, out, "csum", csum);
+  put_bool(env, out, "tso", tso);
+  put_bool(env, out, "uso", uso);
   return out;
 }
 
@@ -768,16 +774,12 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
   bool gro = false;
   if (get_prop_i32(env, o, "gro", 0)) gro = set_int(fd, SOL_UDP, UDP_GRO, 1) == 0;
 
-  napi_value out, v;
+  napi_value out;
   napi_create_object(env, &out);
-  napi_create_int32(env, fd, &v);
-  napi_set_named_property(env, out, "fd", v);
-  napi_create_int32(env, bound_port, &v);
-  napi_set_named_property(env, out, "port", v);
-  napi_get_boolean(env, gso, &v);
-  napi_set_named_property(env, out, "gso", v);
-  napi_get_boolean(env, gro, &v);
-  napi_set_named_property(env, out, "gro", v);
+  put_i32(env, out, "fd", fd);
+  put_i32(env, out, "port", bound_port);
+  put_bool(env, out, "gso", gso);
+  put_bool(env, out, "gro", gro);
   return out;
 }
 
