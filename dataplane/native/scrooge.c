@@ -152,10 +152,12 @@ static int get_i32(napi_env env, napi_value v, int32_t *out) {
   return napi_get_value_int32(env, v, out) == napi_ok ? 0 : -1;
 }
 
+/* A string of at most size - 1 bytes (a 15-character interface name fits IFNAMSIZ 16); longer is an error, not a truncation. */
 static int get_str(napi_env env, napi_value v, char *buf, size_t size) {
-  size_t n;
+  size_t len, n;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok || len > size - 1) return -1;
   if (napi_get_value_string_utf8(env, v, buf, size, &n) != napi_ok) return -1;
-  return n < size - 1 ? 0 : -1;
+  return n == len ? 0 : -1;
 }
 
 static napi_value make_i32(napi_env env, int32_t x) {
