@@ -61,7 +61,10 @@ export interface Proc {
   pid: number;
   lines: string[];
   stderr: string[];
+  /** The process exited and all its output has been read (stdout/stderr closed): parse `lines` after this. */
   exited: Promise<number | null>;
+  /** The process exited (its output may still be in flight; a daemonized child can hold the pipes). */
+  terminated: Promise<number | null>;
   /** Waits for an output line matching `pred`. */
   waitLine(pred: (line: string) => boolean, timeoutMs?: number, what?: string): Promise<string>;
   send(line: string): void;
@@ -304,13 +307,18 @@ export class Lab {
         stderr.push(l);
         onLine(l);
       });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // 'close', not 'exit': 'exit' can come before the last of stdout/stderr has been read, and a
+    // caller that parses the output after awaiting it (iperf3 -J) then sees nothing ("Unexpected
+    // end of JSON input" under load: the flake in tc.integration)
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const terminated = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const proc: Proc = {
       child,
       pid: child.pid ?? -1,
       lines,
       stderr,
       exited,
+      terminated,
       waitLine(pred, timeoutMs = 10_000, what = 'an output line') {
         const seen = lines.find(pred);
         if (seen !== undefined) return Promise.resolve(seen);
@@ -348,7 +356,7 @@ export class Lab {
     if (proc.child.exitCode !== null || proc.child.signalCode !== null) return proc.child.exitCode;
     proc.child.kill(signal);
     const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
-    const code = await proc.exited;
+    const code = await proc.terminated;
     clearTimeout(timer);
     return code;
   }

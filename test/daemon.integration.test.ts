@@ -218,7 +218,7 @@ rootTest('four nodes in a chain with babeld: the first node pings the last throu
   );
   t.true(took);
   const route = lab.ip(ns[0] as string, 'route', 'get', '10.99.0.4');
-  t.regex(route, /dev scr[0-9a-f]{8}/, `route goes over a tunnel device: ${route}`);
+  t.regex(route, /dev scr[0-9a-f]{12}/, `route goes over a tunnel device: ${route}`);
   const sb = await status(daemons[1] as DaemonHandle);
   t.true((sb.babel as { connected: boolean; interfaces: string[] }).connected);
   t.is((sb.babel as { interfaces: string[] }).interfaces.length, 2);
@@ -284,13 +284,13 @@ rootTest('metrics and the human CLI output', async (t) => {
   t.regex(metrics, /^scrooge_neighbors\{state="up"\} 1$/m);
   t.regex(
     metrics,
-    /^scrooge_tunnel_tx_packets_total\{neighbor="[^"]+",interface="va",tun="scr[0-9a-f]{8}"\} [1-9]\d*$/m,
+    /^scrooge_tunnel_tx_packets_total\{neighbor="[^"]+",interface="va",tun="scr[0-9a-f]{12}"\} [1-9]\d*$/m,
   );
   t.regex(metrics, /^scrooge_handshakes_total 1$/m);
   const cli = (args: string[]) => lab.exec(a, ['node', CLI_PATH, ...args, '--state-dir', da.stateDir]);
   const table = cli(['neighbors']);
   t.regex(table, /^NEIGHBOUR\s+IFACE\s+STATE\s+TUN\s+ENDPOINT/m);
-  t.regex(table, /\s+va\s+up\s+scr[0-9a-f]{8}\s+\[fe80::[0-9a-f:]+%va\]:\d+\s+\d+s ago/);
+  t.regex(table, /\s+va\s+up\s+scr[0-9a-f]{12}\s+\[fe80::[0-9a-f:]+%va\]:\d+\s+\d+s ago/);
   t.regex(cli(['status']), /neighbours\s+1 up of 1/);
   const json = JSON.parse(cli(['neighbors', '--json'])) as unknown[];
   t.is(json.length, 1);

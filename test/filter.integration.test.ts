@@ -171,7 +171,7 @@ rootTest('mesh mode forwards traffic from a non-mesh, non-tunnel interface; stri
   t.is(lab.run(a, ['ping', '-c', '2', '-i', '0.1', '-W', '2', '10.99.0.3']).status, 0);
   t.regex(
     lab.exec(b, [NFT, 'list', 'set', 'inet', 'scrooge', 'tunnel_ifaces']),
-    /elements = \{ "scr[0-9a-f]{8}",\s+"scr[0-9a-f]{8}" \}/,
+    /elements = \{ "scr[0-9a-f]{12}",\s+"scr[0-9a-f]{12}" \}/,
   );
 });
 
