@@ -236,11 +236,12 @@ export class ControlCore {
         c.dropNotMesh++;
         return [];
       }
-      this.credit(from, bytes.length, nowMs);
       if (!this.answerable(from)) {
         c.dropNotLinkLocal++;
         return [];
       }
+      // only sources we may answer get an entry: a flood of other sources cannot evict their credit
+      this.credit(from, bytes.length, nowMs);
       if (!this.admit(from, nowMs)) {
         c.dropRateLimited++;
         return [];
