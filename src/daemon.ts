@@ -159,6 +159,8 @@ export class Daemon implements ApiHandler {
       neighborTimeoutMs: cfg.neighborTimeoutMs,
       port: cfg.port,
       peers: this.peers,
+      // keys with a weight or rate from the config file or `scrooge set` are never displaced
+      isConfigured: (pk) => this.nbSettings.has(pk),
     });
     // Slots of the shared slabs and of traffic-control queues fit the largest tunnel MTU we will use.
     const ifaceMtu = Math.max(1500, ...[...readInterfaces(cfg.interfaces).values()].map((i) => i.mtu));

@@ -20,6 +20,11 @@ import { MAX_CONTROL_MESSAGE_BYTES } from './control/messages.js';
 export const LIMITS = {
   /** Neighbour table (per link entries). Each entry may own a TUN device and a socket. */
   defaultMaxNeighbors: 256,
+  /**
+   * Links (neighbour keys) per source address and interface: one host with many keys cannot take
+   * the table, even with real handshakes. More keys from that address are ignored (counted).
+   */
+  linksPerSourceAddress: 4,
   /** Hard ceiling for --max-neighbors: file descriptors and memory stay bounded. */
   maxNeighborsCeiling: 4096,
   /** Control messages accepted per source address per second (token bucket) before verification. */

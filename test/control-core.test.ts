@@ -205,12 +205,17 @@ test('a neighbour silent past the timeout is removed with its tunnel', (t) => {
   t.true(a.events.some((e) => e.kind === 'closeTunnel'));
 });
 
-test('the neighbour table is bounded', (t) => {
+test('the neighbour table is bounded, and with more neighbours than room it settles on established links', (t) => {
   const sim = new ControlSim(12);
   sim.maxNeighbors = 2;
   const n = [1, 2, 3, 4].map((i) => sim.add(`n${i}`, i, { br: ll(i) }));
   for (const x of n) x.start(0);
-  sim.run(3000);
-  for (const x of n) t.true(x.core.links.size <= 2);
+  sim.run(10_000);
+  for (const x of n) {
+    t.true(x.core.links.size <= 2);
+    // newcomers displaced never-completed links at first; established ones are kept, then newcomers are refused
+    t.is([...x.core.links.values()].filter((l) => l.state === 'up').length, 2, `${x.name}: two established links`);
+  }
+  t.true(n.every((x) => x.core.counters.displaced > 0));
   t.true(n.some((x) => x.core.counters.dropTableFull > 0));
 });

@@ -10,7 +10,7 @@ import { BROADCAST_KEY, type ControlFields, encodeControlMessage, maxMessageByte
 import { LIMITS } from '../src/limits.js';
 import type { SockAddr } from '../dataplane/sockaddr.js';
 import { defaultTestBackend, prng } from './helpers/backends.js';
-import { ll } from './helpers/controlsim.js';
+import { ControlSim, ll } from './helpers/controlsim.js';
 
 const backend = defaultTestBackend();
 const me = identityFromSeed(backend, new Uint8Array(32).fill(1));
@@ -138,4 +138,78 @@ test('maxMessageBytes bounds every real encoding', (t) => {
   const endpoint = { host: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', port: 65535, family: 6 as const };
   t.true(bound({ type: 'scrooge_tunnel', dstPK: me.publicKey, seq: big, tunnelPK: me.publicKey, endpoint }));
   t.true(bound({ type: 'scrooge_tunnel_confirm', dstPK: me.publicKey, seq: big, tunnelPK: me.publicKey, endpoint }));
+});
+
+function tableCore(max: number, configured: Set<string> = new Set()): ControlCore {
+  const r = prng(11);
+  const c = new ControlCore({
+    backend,
+    publicKey: me.publicKey,
+    random: (n) => r.bytes(n),
+    helloIntervalMs: 5000,
+    maxNeighbors: max,
+    neighborTimeoutMs: 60_000,
+    port: 8481,
+    isConfigured: (pk) => configured.has(pk),
+  });
+  c.interfaceUp('eth0', 0);
+  return c;
+}
+
+const helloFrom = (seed: number, seq = 1n) => datagram(seed, { type: 'scrooge_hello', dstPK: BROADCAST_KEY, seq });
+const keyOf = (seed: number) => identityFromSeed(backend, new Uint8Array(32).fill(seed)).publicKeyBase64;
+
+test('a full table of keys that never completed a handshake cannot keep a newcomer out: the one silent longest is displaced', (t) => {
+  const c = tableCore(8);
+  for (let i = 0; i < 8; i++) c.onDatagram(helloFrom(100 + i), { iface: 'eth0', addr: ll(100 + i) }, i * 10);
+  t.is(c.links.size, 8);
+  const out = c.onDatagram(helloFrom(5), { iface: 'eth0', addr: ll(5) }, 1000);
+  t.is(c.links.size, 8);
+  t.true(
+    [...c.links.values()].some((l) => l.pkB64 === keyOf(5)),
+    'the newcomer is in',
+  );
+  t.false(
+    [...c.links.values()].some((l) => l.pkB64 === keyOf(100)),
+    'the first Sybil key (silent longest) is out',
+  );
+  t.is(c.counters.displaced, 1);
+  t.is(c.counters.dropTableFull, 0);
+  t.true(out.some((a) => a.kind === 'log' && a.msg === 'neighbour removed'));
+});
+
+test('configured keys are never displaced; when nothing can be, the newcomer is refused and counted', (t) => {
+  const configured = new Set<string>();
+  for (let i = 0; i < 4; i++) configured.add(keyOf(100 + i));
+  const c = tableCore(4, configured);
+  for (let i = 0; i < 4; i++) c.onDatagram(helloFrom(100 + i), { iface: 'eth0', addr: ll(100 + i) }, i);
+  c.onDatagram(helloFrom(5), { iface: 'eth0', addr: ll(5) }, 1000);
+  t.is(c.counters.dropTableFull, 1);
+  t.is(c.counters.displaced, 0);
+  t.deepEqual([...c.links.values()].map((l) => l.pkB64).sort(), [...configured].sort());
+});
+
+test('one address with many keys gets at most linksPerSourceAddress links', (t) => {
+  const c = tableCore(256);
+  const addr = ll(66);
+  for (let i = 0; i < 20; i++) c.onDatagram(helloFrom(150 + i), { iface: 'eth0', addr }, i * 100);
+  t.is(c.links.size, LIMITS.linksPerSourceAddress);
+  t.is(c.counters.dropPerSourceLimit, 20 - LIMITS.linksPerSourceAddress);
+  c.onDatagram(helloFrom(7), { iface: 'eth0', addr: ll(7) }, 5000);
+  t.is(c.links.size, LIMITS.linksPerSourceAddress + 1, 'another address is not affected');
+});
+
+test('an established neighbour is never displaced by a Sybil newcomer', (t) => {
+  const sim = new ControlSim(21);
+  sim.maxNeighbors = 1;
+  const a = sim.add('a', 1, { eth0: ll(1) });
+  const b = sim.add('b', 2, { eth0: ll(2) });
+  a.start(0);
+  b.start(0);
+  sim.until(() => a.stateOf(b, 'eth0') === 'up' && b.stateOf(a, 'eth0') === 'up', 5000);
+  a.core.onDatagram(helloFrom(200), { iface: 'eth0', addr: ll(200) }, sim.now);
+  t.is(a.stateOf(b, 'eth0'), 'up');
+  t.is(a.core.links.size, 1);
+  t.is(a.core.counters.dropTableFull, 1);
+  t.is(a.core.counters.displaced, 0);
 });

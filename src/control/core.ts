@@ -96,6 +96,8 @@ export interface CoreOptions {
   helloIntervalMs: number;
   maxNeighbors: number;
   neighborTimeoutMs: number;
+  /** Keys the operator configured (weight or rate): their links are never displaced. Default: none. */
+  isConfigured?: (pkB64: string) => boolean;
   /** Control port of every node. */
   port: number;
   /** Unicast hello targets (in addition to ff02::1 on every interface). */
@@ -161,7 +163,12 @@ export class ControlCounters {
   dropNotForUs = 0;
   dropBadSignature = 0;
   dropOldSeq = 0;
+  /** New neighbours refused: the table is full of established or configured links. */
   dropTableFull = 0;
+  /** Links removed to make room for a newcomer (never-completed, longest silent first). */
+  displaced = 0;
+  /** New keys refused: their source address already has linksPerSourceAddress links. */
+  dropPerSourceLimit = 0;
   dropBadKey = 0;
   crossingsWon = 0;
   confirmsWithoutAttempt = 0;
@@ -281,16 +288,32 @@ export class ControlCore {
       }
       const out: Action[] = [];
       if (!link) {
-        if (this.links.size >= this.opts.maxNeighbors) {
-          c.dropTableFull++;
+        if (this.linksFrom(from) >= LIMITS.linksPerSourceAddress) {
+          c.dropPerSourceLimit++;
           return [
             {
               kind: 'log',
-              level: 'warn',
-              msg: 'neighbour table full; ignoring a new neighbour',
-              fields: { neighbor: pkB64, iface: from.iface, max: this.opts.maxNeighbors },
+              level: 'debug',
+              msg: 'too many neighbour keys from one address; ignoring another',
+              fields: { neighbor: pkB64, iface: from.iface, max: LIMITS.linksPerSourceAddress },
             },
           ];
+        }
+        if (this.links.size >= this.opts.maxNeighbors) {
+          const victim = this.displaceable();
+          if (!victim) {
+            c.dropTableFull++;
+            return [
+              {
+                kind: 'log',
+                level: 'warn',
+                msg: 'neighbour table full of established or configured neighbours; ignoring a new neighbour',
+                fields: { neighbor: pkB64, iface: from.iface, max: this.opts.maxNeighbors },
+              },
+            ];
+          }
+          c.displaced++;
+          out.push(...this.removeLink(victim, `displaced by a newcomer (table full, ${this.opts.maxNeighbors})`));
         }
         link = {
           key,
@@ -669,6 +692,33 @@ export class ControlCore {
     if (v.tokens < 1) return false;
     v.tokens -= 1;
     return true;
+  }
+
+  // --- the neighbour table ------------------------------------------------------------------
+
+  /** Links whose control messages come from this source (one host with many keys). */
+  private linksFrom(from: Source): number {
+    let n = 0;
+    for (const l of this.links.values())
+      if (l.iface === from.iface && bytesEqual(l.control.address, from.addr.address)) n++;
+    return n;
+  }
+
+  /**
+   * The link a newcomer may displace when the table is full: one that never
+   * completed a handshake (it has carried no data) and that the operator did
+   * not configure (a key with a weight or rate, a --peer address), the one
+   * silent longest. Established links are never displaced: a newcomer is then
+   * refused (dropTableFull).
+   */
+  private displaceable(): Link | undefined {
+    let best: Link | undefined;
+    for (const l of this.links.values()) {
+      if (l.state === 'up' || l.lastHandshakeMs !== undefined) continue;
+      if (this.opts.isConfigured?.(l.pkB64) || this.isConfiguredPeer(l.control)) continue;
+      if (best === undefined || l.lastHeardMs < best.lastHeardMs) best = l;
+    }
+    return best;
   }
 
   // --- anti-amplification ------------------------------------------------------------------
