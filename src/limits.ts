@@ -33,7 +33,10 @@ export const LIMITS = {
   perSourceBurst: 40,
   /** Signature verifications per second in total (≈ 5 % of a core with libsodium). */
   globalVerifiesPerSec: 2000,
-  /** Source addresses tracked by the rate limiter (least recently seen evicted first). */
+  /**
+   * Source addresses tracked by the rate limiter, and by the anti-amplification byte counts (each
+   * table on its own; least recently seen evicted first: an evicted source starts from zero credit).
+   */
   rateLimiterSources: 4096,
   /** First retransmission of scrooge_tunnel; doubles each time. */
   tunnelRetryInitialMs: 500,

@@ -15,17 +15,21 @@ import { ControlSim, ll } from './helpers/controlsim.js';
 const backend = defaultTestBackend();
 const me = identityFromSeed(backend, new Uint8Array(32).fill(1));
 
-function core(peers: Array<{ addr: SockAddr; iface: string }> = []): ControlCore {
+/** A control core on eth0 with an injected clock and randomness; options for the table tests. */
+function core(
+  opts: { peers?: Array<{ addr: SockAddr; iface: string }>; max?: number; configured?: Set<string> } = {},
+): ControlCore {
   const r = prng(7);
   const c = new ControlCore({
     backend,
     publicKey: me.publicKey,
     random: (n) => r.bytes(n),
     helloIntervalMs: 5000,
-    maxNeighbors: 256,
+    maxNeighbors: opts.max ?? 256,
     neighborTimeoutMs: 60_000,
     port: 8481,
-    peers,
+    peers: opts.peers ?? [],
+    isConfigured: (pk) => opts.configured?.has(pk) ?? false,
   });
   c.interfaceUp('eth0', 0);
   return c;
@@ -120,7 +124,7 @@ test('messages from a non-link-local source are not answered unless the operator
   t.deepEqual(out, []);
   t.is(c.counters.dropNotLinkLocal, 1);
   t.is(c.links.size, 0, 'no state either');
-  const withPeer = core([{ addr: global, iface: 'eth0' }]);
+  const withPeer = core({ peers: [{ addr: global, iface: 'eth0' }] });
   const answered = withPeer.onDatagram(
     datagram(9, { type: 'scrooge_hello', dstPK: BROADCAST_KEY, seq: 1n }),
     { iface: 'eth0', addr: global },
@@ -140,27 +144,11 @@ test('maxMessageBytes bounds every real encoding', (t) => {
   t.true(bound({ type: 'scrooge_tunnel_confirm', dstPK: me.publicKey, seq: big, tunnelPK: me.publicKey, endpoint }));
 });
 
-function tableCore(max: number, configured: Set<string> = new Set()): ControlCore {
-  const r = prng(11);
-  const c = new ControlCore({
-    backend,
-    publicKey: me.publicKey,
-    random: (n) => r.bytes(n),
-    helloIntervalMs: 5000,
-    maxNeighbors: max,
-    neighborTimeoutMs: 60_000,
-    port: 8481,
-    isConfigured: (pk) => configured.has(pk),
-  });
-  c.interfaceUp('eth0', 0);
-  return c;
-}
-
 const helloFrom = (seed: number, seq = 1n) => datagram(seed, { type: 'scrooge_hello', dstPK: BROADCAST_KEY, seq });
 const keyOf = (seed: number) => identityFromSeed(backend, new Uint8Array(32).fill(seed)).publicKeyBase64;
 
 test('a full table of keys that never completed a handshake cannot keep a newcomer out: the one silent longest is displaced', (t) => {
-  const c = tableCore(8);
+  const c = core({ max: 8 });
   for (let i = 0; i < 8; i++) c.onDatagram(helloFrom(100 + i), { iface: 'eth0', addr: ll(100 + i) }, i * 10);
   t.is(c.links.size, 8);
   const out = c.onDatagram(helloFrom(5), { iface: 'eth0', addr: ll(5) }, 1000);
@@ -181,7 +169,7 @@ test('a full table of keys that never completed a handshake cannot keep a newcom
 test('configured keys are never displaced; when nothing can be, the newcomer is refused and counted', (t) => {
   const configured = new Set<string>();
   for (let i = 0; i < 4; i++) configured.add(keyOf(100 + i));
-  const c = tableCore(4, configured);
+  const c = core({ max: 4, configured });
   for (let i = 0; i < 4; i++) c.onDatagram(helloFrom(100 + i), { iface: 'eth0', addr: ll(100 + i) }, i);
   c.onDatagram(helloFrom(5), { iface: 'eth0', addr: ll(5) }, 1000);
   t.is(c.counters.dropTableFull, 1);
@@ -190,7 +178,7 @@ test('configured keys are never displaced; when nothing can be, the newcomer is 
 });
 
 test('one address with many keys gets at most linksPerSourceAddress links', (t) => {
-  const c = tableCore(256);
+  const c = core();
   const addr = ll(66);
   for (let i = 0; i < 20; i++) c.onDatagram(helloFrom(150 + i), { iface: 'eth0', addr }, i * 100);
   t.is(c.links.size, LIMITS.linksPerSourceAddress);
