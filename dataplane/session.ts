@@ -4,12 +4,22 @@
  * shell (tunnel.ts) passes `nowMs` and moves the bytes.
  *
  * Sessions of one tunnel:
- *   current   sends and receives
+ *   current   sends and receives; always a session the peer has proven (an
+ *             authenticated packet arrived on it)
  *   previous  receives only: the old session after a rotation, until it expires
- *   pending   receives only: a session we answered (responder side); it becomes
- *             current when the first authenticated packet arrives on it, which
- *             proves the initiator has the keys. The initiator switches at once
- *             (the responder already has the keys) and sends a keepalive.
+ *   pending   a new session nobody has proven yet. It becomes current when the
+ *             first authenticated packet arrives on it. Both roles keep it
+ *             pending (make-before-break: data stays on `current` meanwhile):
+ *               initiator  installs it on the confirm and sends keepalives on
+ *                          it (probes, every PROBE_EVERY_MS) until the
+ *                          responder's packet arrives on it
+ *               responder  installs it when it answers; the initiator's probe
+ *                          promotes it, and the responder acknowledges at once
+ *                          with a keepalive on it (`ackDue`)
+ *             So neither end calls a session current (nor a tunnel up) before
+ *             its peer has authenticated traffic on it, and a confirm that
+ *             answered an abandoned attempt (keys that do not match) never
+ *             replaces a working session: its probes are never answered.
  *
  * Timers (all polled by the shell's one tick, see tick()):
  *   KEEPALIVE_AFTER_MS  send an empty packet after this long without sending
@@ -33,6 +43,8 @@ export const KEEPALIVE_AFTER_MS = 10_000;
 export const DEAD_AFTER_MS = 30_000;
 export const REKEY_AFTER_MS = 120_000;
 export const REJECT_AFTER_MS = 180_000;
+/** The initiator re-sends its probe on an unproven pending session this often. */
+export const PROBE_EVERY_MS = 1_000;
 /** Ask for a rekey long before counters could matter (DESIGN: long before 2^60). */
 export const REKEY_AFTER_MESSAGES = 2 ** 48;
 /** Never send with a counter at or above this. */
@@ -97,12 +109,22 @@ export interface TickResult {
   dead: boolean;
   /** No usable session to send with. */
   noSession: boolean;
+  /** Send a probe (keepalive on the initiator's unproven pending session) now. */
+  probe: boolean;
+  /** Age of the initiator's unproven pending session (ms), or -1 if there is none. */
+  unprovenMs: number;
 }
 
 export class TunnelCore {
   current: Session | undefined;
   previous: Session | undefined;
   pending: Session | undefined;
+  /** Who installed `pending`: the initiator probes it, the responder waits for the probe. */
+  pendingRole: 'initiator' | 'responder' | undefined;
+  /** A responder's pending session was just promoted: acknowledge with a keepalive (the shell clears it). */
+  ackDue = false;
+  /** When the last probe went out. */
+  lastProbeMs = Number.NEGATIVE_INFINITY;
   /** When we last sent anything (data or keepalive). */
   lastSendMs = Number.NEGATIVE_INFINITY;
   /** When we last received an authenticated packet. */
@@ -116,23 +138,28 @@ export class TunnelCore {
   constructor(private readonly aead: Pick<CryptoBackend, 'seal' | 'open'>) {}
 
   /**
-   * Installs a freshly negotiated session. The initiator sends on it at once;
-   * the responder keeps it pending until the peer uses it. Returns false (and
-   * installs nothing) if its id collides with a live session of this tunnel.
+   * Installs a freshly negotiated session as `pending` (replacing an older
+   * pending one). Returns false (and installs nothing) if its id collides
+   * with a live session of this tunnel. The initiator then probes it
+   * (sealProbe), the responder waits for the probe.
    */
   install(keys: SessionKeys, nowMs: number, role: 'initiator' | 'responder'): boolean {
     const id = keys.sessionId >>> 0;
     for (const s of [this.current, this.previous, this.pending]) if (s && s.id === id) return false;
-    const s = new Session(keys, nowMs);
-    if (role === 'initiator') {
-      if (this.current) this.previous = this.current;
-      this.current = s;
-      this.counters.rotations++;
-    } else {
-      this.pending = s;
-    }
+    this.pending = new Session(keys, nowMs);
+    this.pendingRole = role;
+    this.lastProbeMs = Number.NEGATIVE_INFINITY;
     this.lastInstallMs = nowMs;
     return true;
+  }
+
+  /** Ids of the sessions that may receive (for a shared socket's demultiplexer). */
+  sessionIds(): number[] {
+    const ids: number[] = [];
+    if (this.current) ids.push(this.current.id);
+    if (this.previous) ids.push(this.previous.id);
+    if (this.pending) ids.push(this.pending.id);
+    return ids;
   }
 
   /** Drops every session (tunnel down or closed). */
@@ -140,6 +167,8 @@ export class TunnelCore {
     this.current = undefined;
     this.previous = undefined;
     this.pending = undefined;
+    this.pendingRole = undefined;
+    this.ackDue = false;
   }
 
   /** Sessions that may still be used at `nowMs`. */
@@ -153,7 +182,21 @@ export class TunnelCore {
    * or 0 if there is no usable session (counted as dropNoSession).
    */
   seal(buf: Uint8Array, hdrOff: number, len: number, nowMs: number): number {
-    const s = this.current;
+    return this.sealWith(this.current, buf, hdrOff, len, nowMs);
+  }
+
+  /**
+   * The initiator's probe: a keepalive (empty payload, buf needs
+   * TUNNEL_OVERHEAD bytes at hdrOff) on its unproven pending session. Returns
+   * the datagram length, or 0 if there is nothing to probe.
+   */
+  sealProbe(buf: Uint8Array, hdrOff: number, nowMs: number): number {
+    if (this.pending === undefined || this.pendingRole !== 'initiator') return 0;
+    this.lastProbeMs = nowMs;
+    return this.sealWith(this.pending, buf, hdrOff, 0, nowMs);
+  }
+
+  private sealWith(s: Session | undefined, buf: Uint8Array, hdrOff: number, len: number, nowMs: number): number {
     if (s === undefined || nowMs - s.createdMs >= REJECT_AFTER_MS || s.sendCounter >= REJECT_AFTER_MESSAGES) {
       this.counters.dropNoSession++;
       return 0;
@@ -233,10 +276,12 @@ export class TunnelCore {
     s.replay.accept(counter);
     this.lastAuthRecvMs = nowMs;
     if (s === this.pending) {
-      // The initiator used the new session: it has the keys. Switch to it.
-      this.previous = this.current;
+      // The peer used the new session: it has the keys. Switch to it; a responder says so at once.
+      if (this.current) this.previous = this.current;
       this.current = s;
       this.pending = undefined;
+      if (this.pendingRole === 'responder') this.ackDue = true;
+      this.pendingRole = undefined;
       c.rotations++;
     }
     if (plen === 0) c.rxKeepalives++;
@@ -268,15 +313,23 @@ export class TunnelCore {
   }
 
   /**
-   * Opens a batch of datagrams in place (meta entries [offset, length, x,
-   * slot]). Writes the non-empty payloads as [payloadOffset, length] to `out`
-   * and returns how many; `lastSlot[0]` gets the slot of the last
-   * authenticated datagram (-1 if none), for roaming.
+   * Opens datagrams [from, to) of a batch in place (meta entries [offset,
+   * length, x, slot]). Writes the non-empty payloads as [payloadOffset,
+   * length] to `out` and returns how many; `lastSlot[0]` gets the slot of the
+   * last authenticated datagram (-1 if none), for roaming.
    */
-  openList(buf: Uint8Array, meta: Int32Array, n: number, out: Int32Array, nowMs: number, lastSlot: Int32Array): number {
+  openList(
+    buf: Uint8Array,
+    meta: Int32Array,
+    from: number,
+    to: number,
+    out: Int32Array,
+    nowMs: number,
+    lastSlot: Int32Array,
+  ): number {
     let k = 0;
     let slot = -1;
-    for (let e = 0; e < n; e++) {
+    for (let e = from; e < to; e++) {
       const off = meta[e * 4] as number;
       const plen = this.open(buf, off, meta[e * 4 + 1] as number, nowMs);
       if (plen < 0) continue;
@@ -296,13 +349,17 @@ export class TunnelCore {
     if (this.pending && nowMs - this.pending.createdMs >= REJECT_AFTER_MS) this.pending = undefined;
     const cur = this.current;
     const usable = cur !== undefined && nowMs - cur.createdMs < REJECT_AFTER_MS;
+    if (this.pending === undefined) this.pendingRole = undefined;
     const lastSign = Math.max(this.lastAuthRecvMs, this.lastInstallMs);
+    const unproven = this.pendingRole === 'initiator' && this.pending !== undefined;
     return {
       keepalive: usable && nowMs - this.lastSendMs >= KEEPALIVE_AFTER_MS,
       rekeyDue:
         cur !== undefined && (nowMs - cur.createdMs >= REKEY_AFTER_MS || cur.sendCounter >= REKEY_AFTER_MESSAGES),
       dead: lastSign !== Number.NEGATIVE_INFINITY && nowMs - lastSign >= DEAD_AFTER_MS,
       noSession: !usable,
+      probe: unproven && nowMs - this.lastProbeMs >= PROBE_EVERY_MS,
+      unprovenMs: unproven ? nowMs - (this.pending as Session).createdMs : -1,
     };
   }
 }

@@ -3,8 +3,15 @@
  *
  *   send:    TUN fd ──read batch──▶ tunSlab ──[egress stage]──▶ seal in place
  *            ──▶ udpSendBatch (UDP GSO runs, sendmmsg) ──▶ peer
- *   receive: UDP fd ──recvmmsg (GRO split)──▶ udpSlab ──▶ open in place
+ *   receive: the interface's shared UDP socket (endpoint.ts) ──recvmmsg──▶
+ *            udpSlab ──demux by session id──▶ open in place
  *            ──[ingress stage]──▶ tunWriteBatch ──▶ TUN fd
+ *
+ * A tunnel has no TUN device until it is established: its first session
+ * became current, so the peer has proven its keys with an authenticated
+ * packet (session.ts). Before that it is a TunnelCore and a few session ids
+ * in the socket's index; nothing a flood of signed handshakes can multiply
+ * into devices or descriptors.
  *
  * Every step of a batch runs synchronously inside the one callback the addon
  * makes per wake-up, so all tunnels share one set of slabs (no per-tunnel
@@ -17,16 +24,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { type CryptoBackend, ScroogeError } from '../crypto/index.js';
+import { TunnelSocket, type TunnelSocketOptions } from './endpoint.js';
 import { type InterfaceAddress, openTunDevice, type TunDevice } from './link.js';
 import { type Logger, nullLogger, RateLimitedLog } from './log.js';
-import { KIND_TUN, KIND_UDP, type NativePort, native, nativeError, PortStat } from './native.js';
+import { KIND_TUN, type NativePort, native, nativeError, PortStat } from './native.js';
 import { HEADER_BYTES, TAG_BYTES, TUNNEL_OVERHEAD } from './packet.js';
 import { DEAD_AFTER_MS, type SessionKeys, type TickResult, TunnelCore } from './session.js';
 import { decodeSockaddr, encodeSockaddr, formatSockaddr, type SockAddr, toMapped6 } from './sockaddr.js';
-
-const EIO = 5;
-const EINVAL = 22;
-const EOPNOTSUPP = 95;
 
 /** UDP GRO delivers up to 64 KiB per message. */
 const GRO_SLOT = 65536;
@@ -58,7 +62,7 @@ export interface DataplaneOptions {
   tunBatch?: number;
   /** Messages per recvmmsg (default 16 with GRO, 64 without). */
   udpBatch?: number;
-  /** SO_RCVBUF / SO_SNDBUF of tunnel sockets (default 4 MiB). */
+  /** SO_RCVBUF / SO_SNDBUF of the tunnel sockets (default 4 MiB). */
   socketBuffer?: number;
   /** Monotonic clock in ms (default performance.now). */
   now?: () => number;
@@ -76,13 +80,13 @@ export interface DataplaneOptions {
 }
 
 export interface TunnelOptions {
-  /** TUN device name. */
+  /** TUN device name (the device is created when the tunnel is established). */
   name: string;
   mtu: number;
   /** Addresses put on the TUN device (link-local and node addresses). */
   addresses: InterfaceAddress[];
-  /** UDP port to bind; 0 (default) picks a free one. */
-  port?: number;
+  /** The mesh interface's shared UDP socket. */
+  socket: TunnelSocket;
   peer?: SockAddr;
   /** Called once when the TUN device or the socket fails for good. */
   onFailure?: (tunnel: Tunnel, error: ScroogeError) => void;
@@ -90,6 +94,8 @@ export interface TunnelOptions {
   onEndpointChange?: (tunnel: Tunnel, peer: SockAddr) => void;
   /** Called after a batch in which a pending session became current (the peer proved its keys). */
   onRotation?: (tunnel: Tunnel) => void;
+  /** Called once, when the first session became current and the TUN device exists. */
+  onEstablished?: (tunnel: Tunnel) => void;
 }
 
 /** The rule of Tunnel.offerControlEndpoint, pure. */
@@ -123,6 +129,7 @@ export class Dataplane {
   /** Send/write lists built from a batch. */
   readonly out: Int32Array;
   readonly tunnels = new Set<Tunnel>();
+  readonly sockets = new Set<TunnelSocket>();
   readonly ratelog: RateLimitedLog;
   /** Out-parameter of TunnelCore.openList. */
   readonly lastSlot = new Int32Array(1);
@@ -142,13 +149,8 @@ export class Dataplane {
     this.warmIntervalMs = opts.warm?.intervalMs ?? 1;
     this.warmHoldMs = opts.warm?.holdMs ?? 1000;
     this.scratch = new TunnelCore(opts.backend);
-    this.scratch.install({ sendKey: new Uint8Array(32), recvKey: new Uint8Array(32), sessionId: 1 }, 0, 'initiator');
     this.scratchPeer = new TunnelCore(opts.backend);
-    this.scratchPeer.install(
-      { sendKey: new Uint8Array(32), recvKey: new Uint8Array(32), sessionId: 1 },
-      0,
-      'responder',
-    );
+    this.provenScratch();
     if (opts.prewarm ?? true) this.prewarm();
     this.backend = opts.backend;
     this.log = opts.log ?? nullLogger;
@@ -172,6 +174,17 @@ export class Dataplane {
     this.ratelog = new RateLimitedLog(this.log);
   }
 
+  /** Two scratch cores with a proven session between them (the handshake's probe and ack). */
+  private provenScratch(): void {
+    const keys = { sendKey: new Uint8Array(32), recvKey: new Uint8Array(32), sessionId: 1 };
+    this.scratch.install(keys, 0, 'initiator');
+    this.scratchPeer.install(keys, 0, 'responder');
+    const b = this.scratchBuf;
+    this.scratchPeer.open(b, 0, this.scratch.sealProbe(b, 0, 0), 0);
+    this.scratch.open(b, 0, this.scratchPeer.seal(b, 0, 0, 0), 0);
+    this.scratchPeer.ackDue = false;
+  }
+
   /** Runs the packet path on scratch data until V8 has optimized it. */
   private prewarm(): void {
     for (let i = 0; i < 3000; i++) this.exercise(i % 3 === 0 ? 1420 : 64);
@@ -184,7 +197,7 @@ export class Dataplane {
     m[1] = len;
     const k = this.scratch.sealList(this.scratchBuf, m, 1, m, 0);
     m[3] = 0;
-    this.scratchPeer.openList(this.scratchBuf, m, k, m, 0, this.lastSlot);
+    this.scratchPeer.openList(this.scratchBuf, m, 0, k, m, 0, this.lastSlot);
   }
 
   /** Called by tunnels for every data batch: keeps the latency keeper running while traffic flows. */
@@ -203,6 +216,13 @@ export class Dataplane {
     }
   }
 
+  /** A shared tunnel socket (one per mesh interface). */
+  openSocket(opts: TunnelSocketOptions = {}): TunnelSocket {
+    const s = new TunnelSocket(this, opts);
+    this.sockets.add(s);
+    return s;
+  }
+
   createTunnel(opts: TunnelOptions): Tunnel {
     if (opts.mtu > this.maxMtu) {
       throw new ScroogeError(
@@ -215,9 +235,10 @@ export class Dataplane {
     return t;
   }
 
-  /** Closes every tunnel (their devices vanish with their fds). */
+  /** Closes every tunnel (their devices vanish with their fds) and socket. */
   close(): void {
     for (const t of this.tunnels) t.close();
+    for (const s of this.sockets) s.close();
     if (this.warmTimer) clearInterval(this.warmTimer);
     this.warmTimer = undefined;
   }
@@ -225,7 +246,9 @@ export class Dataplane {
 
 export interface TunnelStats {
   name: string;
+  /** 0 until the tunnel is established (no TUN device before that). */
   ifindex: number;
+  established: boolean;
   udpPort: number;
   peer: string | null;
   gso: boolean;
@@ -234,6 +257,7 @@ export interface TunnelStats {
   lastAuthRecvMs: number;
   sessions: { current: number | null; previous: number | null; pending: number | null; currentAgeMs: number | null };
   tunReads: { wakeups: number; packets: number; errors: number; fullBatches: number; truncated: number };
+  /** The shared socket's reads (every tunnel on the interface). */
   udpReads: {
     wakeups: number;
     datagrams: number;
@@ -241,18 +265,18 @@ export interface TunnelStats {
     truncated: number;
     groMessages: number;
     overflow: number;
+    unknownSession: number;
   };
 }
 
 export class Tunnel {
   readonly dp: Dataplane;
   readonly name: string;
-  readonly device: TunDevice;
   readonly mtu: number;
-  readonly udpPort: number;
   readonly core: TunnelCore;
-  gso: boolean;
-  readonly gro: boolean;
+  readonly socket: TunnelSocket;
+  /** The TUN device: undefined until the tunnel is established. */
+  device: TunDevice | undefined;
   peer: SockAddr | undefined;
   egress: DirectionStage | null = null;
   ingress: DirectionStage | null = null;
@@ -260,55 +284,72 @@ export class Tunnel {
   tcIndex = -1;
   closed = false;
   readonly tunStats: Float64Array;
-  readonly udpStats: Float64Array;
   private peerBytes: Uint8Array | undefined;
-  private readonly udpFd: number;
-  private readonly tunPort: NativePort;
-  private readonly udpPortHandle: NativePort;
+  /** Where the initiator's probes go: the endpoint of the confirm that answered it. */
+  private probeBytes: Uint8Array | undefined;
+  private tunPort: NativePort | undefined;
   private readonly opts: TunnelOptions;
   private readonly keepaliveBuf = new Uint8Array(TUNNEL_OVERHEAD);
+  /** Session ids this tunnel holds in the socket's index. */
+  private ids: number[] = [];
   /** Scratch list for packets released by a stage (transmit/deliver). */
   private pendingOut: Int32Array;
   private pendingBuf: Uint8Array | null = null;
   private pendingCount = 0;
 
   constructor(dp: Dataplane, opts: TunnelOptions) {
+    if (opts.socket.closed) throw new ScroogeError('ERR_SOCKET', `${opts.name}: the tunnel socket is closed`);
     this.dp = dp;
     this.opts = opts;
     this.name = opts.name;
     this.mtu = opts.mtu;
+    this.socket = opts.socket;
     this.core = new TunnelCore(dp.backend);
-    const n = native();
-    this.tunStats = new Float64Array(n.STATS_SLOTS);
-    this.udpStats = new Float64Array(n.STATS_SLOTS);
+    this.tunStats = new Float64Array(native().STATS_SLOTS);
     this.pendingOut = new Int32Array(dp.tunBatch * META);
-    this.device = openTunDevice(opts.name, opts.mtu, opts.addresses);
-    let udp: { fd: number; port: number; gso: boolean; gro: boolean };
+    this.socket.tunnels.add(this);
+    if (opts.peer) this.setPeer(opts.peer);
+  }
+
+  get udpPort(): number {
+    return this.socket.port;
+  }
+
+  get gso(): boolean {
+    return this.socket.gso;
+  }
+
+  get gro(): boolean {
+    return this.socket.gro;
+  }
+
+  get established(): boolean {
+    return this.device !== undefined;
+  }
+
+  /**
+   * Creates the TUN device and starts reading it: called when the first
+   * session became current (the peer proved its keys). Returns false if the
+   * device could not be made (the tunnel has then failed and is closed).
+   */
+  establish(): boolean {
+    if (this.device !== undefined) return true;
+    if (this.closed) return false;
+    const dp = this.dp;
+    const n = native();
+    let device: TunDevice;
     try {
-      udp = n.udpOpen({
-        family: 6,
-        port: opts.port ?? 0,
-        v6only: false,
-        gro: dp.wantGro,
-        rcvbuf: dp.socketBuffer,
-        sndbuf: dp.socketBuffer,
-      });
+      device = openTunDevice(this.name, this.mtu, this.opts.addresses);
     } catch (e) {
-      n.closeFd(this.device.fd);
-      throw nativeError('ERR_SOCKET', `${opts.name}: cannot open the tunnel's UDP socket`, e);
+      this.fail(e instanceof ScroogeError ? e : nativeError('ERR_DEVICE', `${this.name}: cannot create`, e));
+      return false;
     }
-    this.udpFd = udp.fd;
-    this.udpPort = udp.port;
-    this.gso = dp.wantGso && udp.gso;
-    this.gro = udp.gro;
-    // A Port owns its fd from construction: closing the Port stops polling and then closes the fd.
-    // Closing an fd behind a live Port would leave it polling whatever reuses that fd number.
-    let tunPort: NativePort | undefined;
-    let udpPort: NativePort | undefined;
+    let port: NativePort | undefined;
     try {
-      tunPort = new n.Port(
+      // A Port owns its fd from construction: closing the Port stops polling and then closes the fd.
+      port = new n.Port(
         KIND_TUN,
-        this.device.fd,
+        device.fd,
         dp.tunSlab,
         dp.tunMeta,
         this.tunStats,
@@ -319,31 +360,17 @@ export class Tunnel {
         dp.tunBatch,
         this.onTunBatch,
       );
-      udpPort = new n.Port(
-        KIND_UDP,
-        udp.fd,
-        dp.udpSlab,
-        dp.udpMeta,
-        this.udpStats,
-        dp.udpAddrs,
-        dp.udpSlot,
-        0,
-        0,
-        dp.udpBatch,
-        this.onUdpBatch,
-      );
-      tunPort.start();
-      udpPort.start();
+      port.start();
     } catch (e) {
-      if (tunPort) tunPort.close();
-      else n.closeFd(this.device.fd);
-      if (udpPort) udpPort.close();
-      else n.closeFd(udp.fd);
-      throw nativeError('ERR_DEVICE', `${opts.name}: cannot poll`, e);
+      if (port) port.close();
+      else n.closeFd(device.fd);
+      this.fail(nativeError('ERR_DEVICE', `${this.name}: cannot poll`, e));
+      return false;
     }
-    this.tunPort = tunPort;
-    this.udpPortHandle = udpPort;
-    if (opts.peer) this.setPeer(opts.peer);
+    this.device = device;
+    this.tunPort = port;
+    this.opts.onEstablished?.(this);
+    return true;
   }
 
   /** Where encrypted packets go. IPv4 peers are reached through the dual-stack socket as v4-mapped. */
@@ -365,26 +392,59 @@ export class Tunnel {
     return true;
   }
 
-  installSession(keys: SessionKeys, role: 'initiator' | 'responder', nowMs = this.dp.now()): boolean {
-    const ok = this.core.install(keys, nowMs, role);
-    // The initiator proves it has the keys right away, so the responder switches without waiting for data.
-    if (ok && role === 'initiator') this.sendKeepalive(nowMs);
-    return ok;
+  /**
+   * Installs a negotiated session as pending (session.ts). The initiator
+   * probes it at `endpoint` (the confirm's source and signed port) at once;
+   * the tunnel's own endpoint moves only if it has none (then to `endpoint`)
+   * or when an authenticated packet arrives from elsewhere. Returns false if
+   * the session id is taken (on this socket or in this tunnel).
+   */
+  installSession(
+    keys: SessionKeys,
+    role: 'initiator' | 'responder',
+    nowMs = this.dp.now(),
+    endpoint?: SockAddr,
+  ): boolean {
+    if (this.closed) return false;
+    if (!this.socket.available(keys.sessionId, this)) {
+      this.socket.counters.sessionCollisions++;
+      return false;
+    }
+    if (!this.core.install(keys, nowMs, role)) return false;
+    this.reindex();
+    if (role === 'initiator') {
+      if (endpoint !== undefined && this.peer === undefined) this.setPeer(endpoint);
+      this.probeBytes = endpoint !== undefined ? encodeSockaddr(toMapped6(endpoint)) : this.peerBytes;
+      this.sendProbe(nowMs);
+    }
+    return true;
   }
 
-  /** Polled by the owner's tick. Sends the keepalive itself; the rest is for the control plane. */
+  /** Polled by the owner's tick. Sends keepalives and probes itself; the rest is for the control plane. */
   tick(nowMs = this.dp.now()): TickResult {
     const r = this.core.tick(nowMs);
     if (r.keepalive && this.peerBytes) this.sendKeepalive(nowMs);
+    if (r.probe) this.sendProbe(nowMs);
+    this.reindex(); // sessions may have expired
     return r;
   }
 
   sendKeepalive(nowMs = this.dp.now()): void {
     if (!this.peerBytes) return;
-    const b = this.keepaliveBuf;
-    const n = this.core.seal(b, 0, 0, nowMs);
-    if (n === 0) return;
-    const r = native().udpSendTo(this.udpFd, b, 0, n, this.peerBytes);
+    const n = this.core.seal(this.keepaliveBuf, 0, 0, nowMs);
+    if (n > 0) this.sendControl(n, this.peerBytes, nowMs);
+  }
+
+  /** A keepalive on the initiator's unproven pending session. */
+  private sendProbe(nowMs: number): void {
+    const to = this.probeBytes ?? this.peerBytes;
+    if (!to) return;
+    const n = this.core.sealProbe(this.keepaliveBuf, 0, nowMs);
+    if (n > 0) this.sendControl(n, to, nowMs);
+  }
+
+  private sendControl(n: number, to: Uint8Array, nowMs: number): void {
+    const r = this.socket.sendTo(this.keepaliveBuf, 0, n, to);
     if (r < 0) {
       this.core.counters.dropSendError++;
       this.dp.ratelog.emit('debug', `${this.name}:ka`, nowMs, 'keepalive send failed', {
@@ -394,12 +454,20 @@ export class Tunnel {
     }
   }
 
+  private reindex(): void {
+    const now = this.closed ? [] : this.core.sessionIds();
+    const before = this.ids;
+    if (now.length === before.length && now.every((id, i) => id === before[i])) return;
+    this.socket.reindex(this, before, now);
+    this.ids = now;
+  }
+
   // --- send path -------------------------------------------------------------------------------
 
   private readonly onTunBatch = (n: number): void => {
     const dp = this.dp;
     if (n < 0) {
-      this.fail(`TUN read failed (${native().errnoName(n)})`);
+      this.fail(new ScroogeError('ERR_DEVICE', `${this.name}: TUN read failed (${native().errnoName(n)})`));
       return;
     }
     const now = dp.now();
@@ -438,22 +506,11 @@ export class Tunnel {
       c.dropNoSession += k;
       return;
     }
-    const nat = native();
-    let sent = nat.udpSendBatch(this.udpFd, buf, out, 0, k, peer, this.gso);
-    if (sent < k && this.gso) {
-      const e = nat.lastErrno();
-      if (e === EIO || e === EINVAL || e === EOPNOTSUPP) {
-        this.gso = false;
-        this.dp.log.warn('UDP GSO failed on this path; sending without it', {
-          tun: this.name,
-          errno: nat.errnoName(e),
-        });
-        sent += nat.udpSendBatch(this.udpFd, buf, out, sent, k - sent, peer, false);
-      }
-    }
+    const sent = this.socket.sendList(buf, out, 0, k, peer);
     if (sent < k) {
       this.unsend(out, sent, k);
       c.dropSendError += k - sent;
+      const nat = native();
       this.dp.ratelog.emit('warn', `${this.name}:send`, now, 'UDP send failed; packets dropped', {
         tun: this.name,
         dropped: k - sent,
@@ -478,36 +535,42 @@ export class Tunnel {
 
   // --- receive path ----------------------------------------------------------------------------
 
-  private readonly onUdpBatch = (n: number): void => {
+  /**
+   * Datagrams [from, to) of the socket's current batch carry session ids of
+   * this tunnel (the socket's demultiplexer found them). Called only by
+   * TunnelSocket, synchronously inside its batch.
+   */
+  receive(from: number, to: number, now: number): void {
+    if (this.closed) return;
     const dp = this.dp;
-    if (n < 0) {
-      this.fail(`UDP receive failed (${native().errnoName(n)})`);
-      return;
-    }
-    const now = dp.now();
     const slab = dp.udpSlab;
     const meta = dp.udpMeta;
     const out = dp.out;
     const core = this.core;
-    const stage = this.ingress;
+    let stage = this.ingress;
     const c = core.counters;
     const rotations = c.rotations;
     const dropsBefore = c.dropBadTag + c.dropMalformed + c.dropReplay + c.dropStaleSession;
     const lastSlotBox = dp.lastSlot;
     let k: number;
-    if (stage === null) {
-      k = core.openList(slab, meta, n, out, now, lastSlotBox);
+    if (stage === null && this.device !== undefined) {
+      k = core.openList(slab, meta, from, to, out, now, lastSlotBox);
     } else {
       k = 0;
       lastSlotBox[0] = -1;
-      for (let e = 0; e < n; e++) {
+      for (let e = from; e < to; e++) {
         const off = meta[e * META] as number;
         const plen = core.open(slab, off, meta[e * META + 1] as number, now);
         if (plen < 0) continue;
         lastSlotBox[0] = meta[e * META + 3] as number;
+        // The first authenticated packet made a session current: the tunnel is established now.
+        if (this.device === undefined) {
+          if (!this.establish()) return;
+          stage = this.ingress;
+        }
         if (plen === 0) continue;
         const p = off + HEADER_BYTES;
-        if (!stage.offer(this, slab, p, plen, now)) continue;
+        if (stage !== null && !stage.offer(this, slab, p, plen, now)) continue;
         out[k * META] = p;
         out[k * META + 1] = plen;
         k++;
@@ -515,15 +578,23 @@ export class Tunnel {
     }
     const lastSlot = lastSlotBox[0] as number;
     if (lastSlot >= 0) this.checkRoaming(lastSlot);
+    if (core.ackDue) {
+      // the responder's new session is current: tell the initiator at once (it waits for this)
+      core.ackDue = false;
+      this.sendKeepalive(now);
+    }
     if (k > 0) {
       this.writeList(slab, out, k, now);
       // The kernel often answers inside the write (ICMP echo, TCP ACKs): send the answer
       // from this same wake-up instead of another trip through the event loop.
-      if (dp.drainAfterWrite) this.tunPort.pollNow();
+      if (dp.drainAfterWrite) this.tunPort?.pollNow();
       dp.noteActivity(now);
     }
     if (stage?.endBatch) stage.endBatch(now);
-    if (c.rotations !== rotations) this.opts.onRotation?.(this);
+    if (c.rotations !== rotations) {
+      this.reindex();
+      this.opts.onRotation?.(this);
+    }
     // only when this batch dropped something (keepalives also leave k < n)
     if (c.dropBadTag + c.dropMalformed + c.dropReplay + c.dropStaleSession !== dropsBefore) {
       dp.ratelog.emit('debug', `${this.name}:rxdrop`, now, 'dropped received datagrams', {
@@ -534,16 +605,17 @@ export class Tunnel {
         staleSession: c.dropStaleSession,
       });
     }
-  };
+  }
 
   private writeList(buf: Uint8Array, out: Int32Array, k: number, now: number): void {
-    const written = native().tunWriteBatch(this.device.fd, buf, out, 0, k);
+    const dev = this.device;
+    const written = dev === undefined ? 0 : native().tunWriteBatch(dev.fd, buf, out, 0, k);
     if (written < k) {
       this.core.counters.dropDeviceError += k - written;
       this.dp.ratelog.emit('warn', `${this.name}:tunwrite`, now, 'TUN write failed; packets dropped', {
         tun: this.name,
         dropped: k - written,
-        errno: native().errnoName(native().lastErrno()),
+        errno: dev === undefined ? 'no device' : native().errnoName(native().lastErrno()),
       });
     }
   }
@@ -606,20 +678,26 @@ export class Tunnel {
 
   // --- lifecycle ----------------------------------------------------------------------------
 
-  private fail(reason: string): void {
+  private fail(err: ScroogeError): void {
     if (this.closed) return;
-    const err = new ScroogeError('ERR_DEVICE', `${this.name}: ${reason}`);
-    this.dp.log.error('tunnel I/O failed', { tun: this.name, reason });
+    this.dp.log.error('tunnel I/O failed', { tun: this.name, reason: err.message });
     this.close();
     this.opts.onFailure?.(this, err);
+  }
+
+  /** The shared socket failed (called by TunnelSocket). */
+  socketFailed(reason: string): void {
+    this.fail(new ScroogeError('ERR_SOCKET', `${this.name}: ${reason}`));
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.core.clear();
-    this.tunPort.close();
-    this.udpPortHandle.close();
+    this.reindex();
+    this.socket.tunnels.delete(this);
+    this.tunPort?.close();
+    this.tunPort = undefined;
     this.dp.tunnels.delete(this);
   }
 
@@ -627,10 +705,11 @@ export class Tunnel {
     const c = this.core.counters;
     const now = this.dp.now();
     const t = this.tunStats;
-    const u = this.udpStats;
+    const u = this.socket.readStats();
     return {
       name: this.name,
-      ifindex: this.device.ifindex,
+      ifindex: this.device?.ifindex ?? 0,
+      established: this.device !== undefined,
       udpPort: this.udpPort,
       peer: this.peer ? formatSockaddr(this.peer) : null,
       gso: this.gso,
@@ -651,12 +730,13 @@ export class Tunnel {
         truncated: t[PortStat.truncated] as number,
       },
       udpReads: {
-        wakeups: u[PortStat.wakeups] as number,
-        datagrams: u[PortStat.readPackets] as number,
-        errors: u[PortStat.readErrors] as number,
-        truncated: u[PortStat.truncated] as number,
-        groMessages: u[PortStat.groMessages] as number,
-        overflow: u[PortStat.overflow] as number,
+        wakeups: u.wakeups,
+        datagrams: u.counters.rxDatagrams,
+        errors: u.errors,
+        truncated: u.truncated,
+        groMessages: u.groMessages,
+        overflow: u.overflow,
+        unknownSession: u.counters.dropUnknownSession,
       },
     };
   }

@@ -34,6 +34,8 @@ export interface DaemonConfig {
   api: string;
   apiHttp: string | undefined;
   port: number;
+  /** UDP port of the tunnel socket on every mesh interface (0: the kernel picks one per interface). */
+  tunnelPort: number;
   tunPrefix: string;
   addresses: InterfaceAddress[];
   mtu: number | undefined;
@@ -286,6 +288,14 @@ export const SETTINGS: Setting[] = [
     parse: parseInteger(1, 65535),
     help: 'control protocol UDP port',
     def: String(CONTROL_PORT),
+  },
+  {
+    key: 'tunnelPort',
+    flag: 'tunnel-port',
+    kind: 'string',
+    parse: parseInteger(0, 65535),
+    help: 'UDP port of the tunnel socket on each mesh interface, shared by all its tunnels (0: any free port)',
+    def: '0',
   },
   {
     key: 'tunPrefix',
@@ -574,6 +584,7 @@ export function loadConfig(
     api: get('api', join(stateDir, 'scrooge.sock')),
     apiHttp: get<string | undefined>('apiHttp', undefined),
     port: get('port', CONTROL_PORT),
+    tunnelPort: get('tunnelPort', 0),
     tunPrefix: get('tunPrefix', DEFAULT_TUN_PREFIX),
     addresses: get<InterfaceAddress[]>('addresses', []),
     mtu: get<number | undefined>('mtu', undefined),
@@ -611,6 +622,9 @@ export function loadConfig(
       'ERR_CONFIG',
       `hello interval must be between ${LIMITS.minHelloIntervalMs} ms and ${LIMITS.maxHelloIntervalMs / 1000} s`,
     );
+  }
+  if (cfg.tunnelPort !== 0 && cfg.tunnelPort === cfg.port) {
+    throw new ScroogeError('ERR_CONFIG', `the tunnel port and the control port are both ${cfg.port}`);
   }
   if (cfg.neighborTimeoutMs < 3 * cfg.helloIntervalMs) {
     throw new ScroogeError('ERR_CONFIG', 'neighbor timeout must be at least three hello intervals');

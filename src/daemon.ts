@@ -34,6 +34,7 @@ import { tunnelMtu } from '../dataplane/packet.js';
 import { formatSockaddr, isLinkLocal6, parseIPv4, parseIPv6, type SockAddr } from '../dataplane/sockaddr.js';
 import type { NeighborCounters } from '../dataplane/tc/scheduler.js';
 import { TrafficControl } from '../dataplane/tc/stage.js';
+import type { TunnelSocket } from '../dataplane/endpoint.js';
 import { Dataplane, type Tunnel } from '../dataplane/tunnel.js';
 import { type ApiHandler, type ApiServers, startApi, startMetrics } from './api.js';
 import { BabelClient } from './babel.js';
@@ -114,6 +115,8 @@ export class Daemon implements ApiHandler {
   private readonly seq: SeqSource;
   private readonly watcher: InterfaceWatcher;
   private readonly tunnels = new Map<string, LinkTunnel>();
+  /** The tunnel socket of each mesh interface, shared by its tunnels (opened with the first one). */
+  private readonly sockets = new Map<string, TunnelSocket>();
   private sock: ControlSocket | undefined;
   private api: ApiServers | undefined;
   private metricsServer: ApiServers | undefined;
@@ -279,16 +282,20 @@ export class Daemon implements ApiHandler {
         const lt = this.tunnels.get(a.link);
         if (!lt) return;
         const endpoint = this.scoped(a.endpoint, lt.iface);
-        if (!lt.tunnel.installSession(a.keys, a.role)) {
+        if (!lt.tunnel.installSession(a.keys, a.role, performance.now(), endpoint)) {
           this.log.warn('session id collision; the next handshake replaces it', { tun: lt.name });
           return;
         }
-        // After the install, never before (a failed install changes nothing). The initiator takes
-        // the endpoint of the confirm that answered its own attempt (the port is signed); a
+        // After the install, never before (a failed install changes nothing). The initiator probes
+        // the endpoint of the confirm that answered its own attempt (the port is signed) and moves
+        // the tunnel there only when the answer authenticates (or when it has no endpoint yet); a
         // responder keeps a working endpoint: anyone can re-send a sniffed scrooge_tunnel from
         // elsewhere, and the initiator's first authenticated packet moves it anyway (roaming).
-        if (a.role === 'initiator') lt.tunnel.setPeer(endpoint);
-        else if (!lt.tunnel.offerControlEndpoint(endpoint) && !sameAddress(lt.tunnel.peer, endpoint))
+        if (
+          a.role === 'responder' &&
+          !lt.tunnel.offerControlEndpoint(endpoint) &&
+          !sameAddress(lt.tunnel.peer, endpoint)
+        )
           this.log.debug('kept the authenticated endpoint', {
             tun: lt.name,
             offered: formatSockaddr(endpoint, lt.iface),
@@ -308,10 +315,13 @@ export class Daemon implements ApiHandler {
         this.tunnels.delete(a.link);
         this.accounting_.fold(lt, true);
         this.tc.detach(lt.tunnel);
+        const had = lt.tunnel.established;
         lt.tunnel.close();
-        this.babel?.interfaceDown(lt.name);
-        void this.filter.removeTunnel(lt.name);
-        this.log.info('tunnel closed', { tun: lt.name, reason: a.reason });
+        if (had) {
+          this.babel?.interfaceDown(lt.name);
+          void this.filter.removeTunnel(lt.name);
+        }
+        this.log.info('tunnel closed', { tun: lt.name, reason: a.reason, established: had });
         return;
       }
       case 'state': {
@@ -382,39 +392,74 @@ export class Daemon implements ApiHandler {
     else this.log.debug('control send failed', { iface, to: formatSockaddr(to, iface), errno: sock.lastSendError });
   }
 
+  /** The interface's tunnel socket, opened with its first tunnel. */
+  private socketFor(iface: string): TunnelSocket {
+    const open = this.sockets.get(iface);
+    if (open && !open.closed) return open;
+    const s = this.dp.openSocket({
+      port: this.cfg.tunnelPort,
+      device: iface,
+      onFailure: (sock, err) => {
+        if (this.sockets.get(iface) === sock) this.sockets.delete(iface);
+        this.log.error('tunnel socket failed; its tunnels are renegotiated', { iface, error: err.message });
+      },
+    });
+    this.sockets.set(iface, s);
+    this.log.info('tunnel socket open', { iface, port: s.port, gso: s.gso, gro: s.gro });
+    return s;
+  }
+
+  /** Closes an interface's tunnel socket (its links are gone: the interface went down). */
+  private closeSocket(iface: string): void {
+    const s = this.sockets.get(iface);
+    if (!s) return;
+    this.sockets.delete(iface);
+    s.close();
+  }
+
+  /**
+   * A link's tunnel: a TunnelCore on the interface's shared socket. Its TUN
+   * device, traffic-control queues and nftables element come only when it is
+   * established (the peer authenticated a packet): see `established`.
+   */
   private ensureTunnel(link: string, peer: Uint8Array, iface: string, family: 4 | 6): void {
     if (this.tunnels.has(link)) return;
     const info = this.watcher.get(iface);
     const name = tunName(this.cfg.tunPrefix, peer, iface);
     const mtu = Math.min(this.cfg.mtu ?? tunnelMtu(info?.mtu ?? 1500, family), this.dp.maxMtu);
+    const pk = toBase64(peer);
     try {
       const tunnel = this.dp.createTunnel({
         name,
         mtu,
+        socket: this.socketFor(iface),
         addresses: [{ family: 6, address: this.ownLinkLocal, prefixLen: 64 }, ...this.cfg.addresses],
         onFailure: (t, err) => {
           const lt = this.tunnels.get(link);
-          if (lt) this.accounting_.fold(lt, true);
+          if (lt?.tunnel !== t) return;
+          this.accounting_.fold(lt, true);
           this.tc.detach(t);
           this.tunnels.delete(link);
           this.babel?.interfaceDown(name);
           void this.filter.removeTunnel(name);
-          this.run(this.core.tunnelFailed(link, performance.now(), err.message));
+          this.run(this.core.tunnelFailed(link, performance.now(), err.message, err.detail?.errno));
         },
         onEndpointChange: (_t, sa) => {
           const l = this.core.links.get(link);
           if (l) l.endpoint = sa;
         },
-        // the responder's session just became current: report it now, not at the next tick
+        onEstablished: (t) => {
+          this.tc.attach(t, this.tcFor(pk));
+          void this.filter.addTunnel(name);
+          this.log.info('tunnel device created', { tun: name, iface, mtu, neighbor: pk, port: t.udpPort });
+        },
+        // a session just became current (the peer proved it): report it now, not at the next tick
         onRotation: () => this.scheduleTick(),
       });
-      this.tunnels.set(link, { tunnel, name, iface, lastHandshakeWall: null, pk: toBase64(peer), family });
-      this.tc.attach(tunnel, this.tcFor(toBase64(peer)));
-      void this.filter.addTunnel(name);
-      this.log.info('tunnel device created', { tun: name, iface, mtu, neighbor: toBase64(peer), port: tunnel.udpPort });
+      this.tunnels.set(link, { tunnel, name, iface, lastHandshakeWall: null, pk, family });
     } catch (e) {
-      const msg = e instanceof ScroogeError ? e.message : String(e);
-      this.run(this.core.tunnelFailed(link, performance.now(), msg));
+      const err = e instanceof ScroogeError ? e : undefined;
+      this.run(this.core.tunnelFailed(link, performance.now(), err?.message ?? String(e), err?.detail?.errno));
     }
   }
 
@@ -441,7 +486,7 @@ export class Daemon implements ApiHandler {
       for (const lt of this.tunnels.values()) this.accounting_.fold(lt);
       for (const [link, lt] of this.tunnels) {
         const r = lt.tunnel.tick(now);
-        health.set(link, { hasCurrent: !r.noSession, dead: r.dead });
+        health.set(link, { hasCurrent: !r.noSession, dead: r.dead, unprovenMs: r.unprovenMs });
       }
       this.run(this.core.tick(now, (l) => health.get(l)));
     } catch (e) {
@@ -482,6 +527,7 @@ export class Daemon implements ApiHandler {
         this.run(this.core.interfaceUp(ev.info.name, now));
       } else if (ev.kind === 'down') {
         this.run(this.core.interfaceDown(ev.name, ev.reason));
+        this.closeSocket(ev.name);
       } else {
         this.log.info('mesh interface changed', { iface: ev.info.name, change: ev.what });
       }

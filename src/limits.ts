@@ -10,6 +10,7 @@ import { REPLAY_WINDOW } from '../crypto/index.js';
 import {
   DEAD_AFTER_MS,
   KEEPALIVE_AFTER_MS,
+  PROBE_EVERY_MS,
   REJECT_AFTER_MESSAGES,
   REJECT_AFTER_MS,
   REKEY_AFTER_MESSAGES,
@@ -18,7 +19,10 @@ import {
 import { MAX_CONTROL_MESSAGE_BYTES } from './control/messages.js';
 
 export const LIMITS = {
-  /** Neighbour table (per link entries). Each entry may own a TUN device and a socket. */
+  /**
+   * Neighbour table (per link entries). An entry owns a TUN device only once its tunnel is
+   * established (the peer proved its session key); before that it is a few hundred bytes.
+   */
   defaultMaxNeighbors: 256,
   /**
    * Links (neighbour keys) per source address and interface: one host with many keys cannot take
@@ -50,8 +54,18 @@ export const LIMITS = {
    * reflector). Addresses named with --peer and multicast hellos are exempt.
    */
   amplificationFactor: 3,
-  /** A failed TUN/socket setup for a link is retried after this long. */
+  /** A failed TUN/socket setup for a link is retried after this long, doubling each time. */
   deviceRetryMs: 5000,
+  /**
+   * Failed setups in a row after which a link is not retried until it is removed and discovered
+   * again (e.g. a TUN name held by another device): reported, never retried forever.
+   */
+  deviceMaxAttempts: 5,
+  /**
+   * A session a confirm gave us must carry the peer's first packet within this (the data plane
+   * probes it every second); otherwise it is negotiated again and the working session stays.
+   */
+  probeTimeoutMs: 10_000,
   /** The responder of a session rekeys itself if the initiator has not after REKEY + this slack. */
   responderRekeySlackMs: 15_000,
   /** Bounds for --hello-interval. */
@@ -115,6 +129,7 @@ export const PROTOCOL = {
   controlPort: 8481,
   maxControlMessageBytes: MAX_CONTROL_MESSAGE_BYTES,
   keepaliveAfterMs: KEEPALIVE_AFTER_MS,
+  probeEveryMs: PROBE_EVERY_MS,
   deadAfterMs: DEAD_AFTER_MS,
   rekeyAfterMs: REKEY_AFTER_MS,
   rejectAfterMs: REJECT_AFTER_MS,

@@ -211,11 +211,17 @@ test('the neighbour table is bounded, and with more neighbours than room it sett
   const n = [1, 2, 3, 4].map((i) => sim.add(`n${i}`, i, { br: ll(i) }));
   for (const x of n) x.start(0);
   sim.run(10_000);
-  for (const x of n) {
+  const upLinks = () => n.map((x) => [...x.core.links.values()].filter((l) => l.state === 'up').map((l) => l.key));
+  const settled = upLinks();
+  // newcomers displaced never-completed links at first; established ones are kept, then newcomers are refused.
+  // Which links win is a race (a triangle can leave the fourth node out); at least three pairs are up.
+  t.true(settled.flat().length >= 6, `up links: ${settled.map((l) => l.length).join(',')}`);
+  sim.run(20_000);
+  const later = upLinks();
+  for (const [i, x] of n.entries()) {
     t.true(x.core.links.size <= 2);
-    // newcomers displaced never-completed links at first; established ones are kept, then newcomers are refused
-    t.is([...x.core.links.values()].filter((l) => l.state === 'up').length, 2, `${x.name}: two established links`);
+    for (const k of settled[i] ?? []) t.true(later[i]?.includes(k), `${x.name}: an established link was lost`);
   }
-  t.true(n.every((x) => x.core.counters.displaced > 0));
+  t.true(n.some((x) => x.core.counters.displaced > 0));
   t.true(n.some((x) => x.core.counters.dropTableFull > 0));
 });

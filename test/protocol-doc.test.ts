@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { deriveSessionKeys, identityFromSeed, tunnelKeyPair } from '../crypto/index.js';
-import { TunnelCore } from '../dataplane/session.js';
+import { Session, TunnelCore } from '../dataplane/session.js';
 import {
   BROADCAST_KEY,
   decodeControlMessage,
@@ -56,7 +56,8 @@ test('the session-key example', (t) => {
 
 test('the data-packet example', (t) => {
   const core = new TunnelCore(backend);
-  core.install(deriveSessionKeys(backend, ta, tb.publicKey), 0, 'initiator');
+  // the example is a session's packet with counter 0 (a proven session, as after the probe and ack)
+  core.current = new Session(deriveSessionKeys(backend, ta, tb.publicKey), 0);
   const payload = Buffer.from('4500001c000040004001f95c0a2a00020a2a0001080052f3000a0001', 'hex');
   const buf = new Uint8Array(16 + payload.length + 16);
   buf.set(payload, 16);

@@ -17,7 +17,7 @@
  *   → create/update the link, then dispatch on type
  *
  * Negotiation per link:
- *   discovered ──(we start)──▶ negotiating ──(confirm / first packet)──▶ up
+ *   discovered ──(we start)──▶ negotiating ──(the peer's first packet on the session)──▶ up
  *        ▲                                                               │
  *        └────────────── neighbour silent: link removed ◀── down ◀──(30 s no packet)
  *
@@ -33,6 +33,15 @@
  *   - A confirm is never answered.
  *   - Rekey: the initiator of the current session after REKEY_AFTER_MS; the
  *     responder itself if nothing came REKEY_AFTER_MS + slack.
+ *   - Up means proven both ways: the data plane reports a current session only
+ *     once the peer has authenticated a packet on it (dataplane/session.ts:
+ *     the initiator probes the session a confirm gave it, the responder
+ *     acknowledges). A confirmed session never proven within probeTimeoutMs
+ *     (a lost probe, a late confirm for an abandoned attempt) is negotiated
+ *     again; the working session stays in use meanwhile.
+ *   - Tunnel setup (device, socket) that fails is retried with a doubling
+ *     delay and given up after deviceMaxAttempts (a TUN name held by another
+ *     device is not retried forever); the link says why (`lastError`).
  */
 import {
   bytesEqual,
@@ -81,6 +90,8 @@ export interface TunnelHealth {
   hasCurrent: boolean;
   /** No authenticated packet for DEAD_AFTER_MS. */
   dead: boolean;
+  /** Age of a session we initiated and the peer has not used yet (ms); -1 or absent: none. */
+  unprovenMs?: number;
 }
 
 export interface Source {
@@ -135,6 +146,10 @@ export interface Link {
   lastHandshakeMs: number | undefined;
   /** An initiation went unanswered tunnelMaxAttempts times: start again only after a new authenticated message. */
   awaitingNews: boolean;
+  /** Consecutive failed tunnel setups (reset when the tunnel comes up). */
+  setupFailures: number;
+  /** Why the last tunnel setup failed, if it did. */
+  lastError: string | undefined;
 }
 
 export const ALL_ONES_V6_MULTICAST = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
@@ -178,6 +193,10 @@ export class ControlCounters {
   txWithheldAmplification = 0;
   /** Initiations abandoned after tunnelMaxAttempts unanswered scrooge_tunnel. */
   attemptsAbandoned = 0;
+  /** Sessions a confirm gave us that the peer never used within probeTimeoutMs (negotiated again). */
+  unprovenSessions = 0;
+  /** Links whose tunnel setup failed deviceMaxAttempts times in a row (not retried until they come back). */
+  setupGivenUp = 0;
   txMessages = 0;
   handshakes = 0;
   decodeErrors: Record<string, number> = {};
@@ -333,6 +352,8 @@ export class ControlCore {
           endpoint: undefined,
           lastHandshakeMs: undefined,
           awaitingNews: false,
+          setupFailures: 0,
+          lastError: undefined,
         };
         this.links.set(key, link);
         out.push({
@@ -456,11 +477,17 @@ export class ControlCore {
     link.endpoint = endpoint;
     link.role = 'initiator';
     link.sessionMs = nowMs;
-    link.lastHandshakeMs = nowMs;
-    this.counters.handshakes++;
-    const out: Action[] = [{ kind: 'install', link: link.key, keys, role: 'initiator', endpoint }];
-    out.push(...this.setState(link, 'up', `handshake complete after ${Math.round(nowMs - p.startedMs)} ms`));
-    return out;
+    // Not up yet: the data plane probes the session, and the link is up when the peer's answer
+    // authenticates on it (tick). Until then the current session, if any, carries the traffic.
+    return [
+      { kind: 'install', link: link.key, keys, role: 'initiator', endpoint },
+      {
+        kind: 'log',
+        level: 'debug',
+        msg: 'tunnel confirmed; probing the session',
+        fields: { neighbor: link.pkB64, iface: link.iface, ms: Math.round(nowMs - p.startedMs) },
+      },
+    ];
   }
 
   private confirmTo(link: Link, from: Source, myTunnelPK: Uint8Array): Action {
@@ -525,20 +552,42 @@ export class ControlCore {
     return true;
   }
 
-  /** The shell could not create the link's TUN device or socket. */
-  tunnelFailed(linkKeyStr: string, nowMs: number, error: string): Action[] {
+  /**
+   * The shell could not create the link's tunnel (TUN device, socket) or it
+   * failed later. Retried after deviceRetryMs, doubling; after
+   * deviceMaxAttempts failures in a row the link stays down with the reason
+   * (a name held by a foreign device, a missing permission) until it is
+   * removed and discovered again or the daemon restarts.
+   */
+  tunnelFailed(linkKeyStr: string, nowMs: number, error: string, errno?: unknown): Action[] {
     const link = this.links.get(linkKeyStr);
     if (!link) return [];
     link.hasTunnel = false;
     link.pending = undefined;
     link.answered = undefined;
-    link.retryAfterMs = nowMs + LIMITS.deviceRetryMs;
+    link.setupFailures++;
+    link.lastError = typeof errno === 'string' ? `${error} [${errno}]` : error;
+    if (link.setupFailures >= LIMITS.deviceMaxAttempts) {
+      link.retryAfterMs = Number.POSITIVE_INFINITY;
+      this.counters.setupGivenUp++;
+      return [
+        {
+          kind: 'log',
+          level: 'warn',
+          msg: 'tunnel setup failed again; giving up on this neighbour until it comes back',
+          fields: { neighbor: link.pkB64, iface: link.iface, error: link.lastError, attempts: link.setupFailures },
+        },
+        ...this.setState(link, 'down', `tunnel setup failed ${link.setupFailures} times`),
+      ];
+    }
+    const retryMs = LIMITS.deviceRetryMs * 2 ** (link.setupFailures - 1);
+    link.retryAfterMs = nowMs + retryMs;
     return [
       {
         kind: 'log',
         level: 'warn',
         msg: 'tunnel setup failed; will retry',
-        fields: { neighbor: link.pkB64, iface: link.iface, error, retryMs: LIMITS.deviceRetryMs },
+        fields: { neighbor: link.pkB64, iface: link.iface, error: link.lastError, retryMs },
       },
       ...this.setState(link, 'down', 'tunnel setup failed'),
     ];
@@ -611,10 +660,30 @@ export class ControlCore {
         continue;
       }
       if (h?.hasCurrent && link.state === 'negotiating' && !link.pending) {
-        // the responder's session was promoted by the initiator's first packet
+        // a session became current: the peer's first packet on it authenticated
         link.lastHandshakeMs = nowMs;
+        link.setupFailures = 0;
+        link.lastError = undefined;
         this.counters.handshakes++;
-        out.push(...this.setState(link, 'up', 'first authenticated packet'));
+        out.push(...this.setState(link, 'up', `the peer proved the session (${link.role ?? 'responder'})`));
+      }
+      if (
+        h?.unprovenMs !== undefined &&
+        h.unprovenMs >= LIMITS.probeTimeoutMs &&
+        !link.pending &&
+        !link.awaitingNews &&
+        link.state !== 'discovered'
+      ) {
+        // a lost probe and answer, or a confirm for an attempt we had abandoned (keys that do not match)
+        this.counters.unprovenSessions++;
+        out.push({
+          kind: 'log',
+          level: 'info',
+          msg: 'the neighbour never used the session it confirmed; negotiating again',
+          fields: { neighbor: link.pkB64, iface: link.iface, ms: Math.round(h.unprovenMs) },
+        });
+        out.push(...this.startInitiation(link, nowMs, 'confirmed session never proven'));
+        continue;
       }
       if (link.state === 'up' && h && (h.dead || !h.hasCurrent)) {
         out.push(

@@ -1,10 +1,13 @@
 /**
- * Simulates several control cores on shared links with a fake clock, an
- * in-memory network (loss, duplicates, reordering) and fake tunnels. The
- * cores and the wire format are the real ones; only sockets and the data
- * plane are replaced.
+ * Simulates several control cores on shared links with a fake clock and an
+ * in-memory network (loss, duplicates, reordering). The control cores, the
+ * wire format and the tunnel cores (sessions, probes, acks, timers: the real
+ * TunnelCore, sealing and opening real packets) are the real ones; only
+ * sockets, devices and the shell are replaced.
  */
 import { identityFromSeed, type Identity, isScroogeError } from '../../crypto/index.js';
+import { readU32LE, TUNNEL_OVERHEAD } from '../../dataplane/packet.js';
+import { type TickResult, TunnelCore } from '../../dataplane/session.js';
 import type { SockAddr } from '../../dataplane/sockaddr.js';
 import { type Action, ALL_ONES_V6_MULTICAST, ControlCore, type TunnelHealth } from '../../src/control/core.js';
 import { type ControlFields, encodeControlMessage } from '../../src/control/messages.js';
@@ -13,14 +16,21 @@ import { defaultTestBackend, prng } from './backends.js';
 
 const backend = defaultTestBackend();
 
-export interface FakeTunnel {
-  current?: number;
-  previous?: number;
-  pending?: number;
-  lastAuthRecvMs: number;
-  installedMs: number;
-  port: number;
-  endpoint?: SockAddr;
+/** A link's tunnel in the simulation: the real TunnelCore, and where its packets go. */
+export class SimTunnel {
+  readonly core = new TunnelCore(backend);
+  endpoint: SockAddr | undefined;
+  /** The initiator's probes go to the confirm's endpoint. */
+  probeTo: SockAddr | undefined;
+  lastTick: TickResult | undefined;
+  constructor(readonly port: number) {}
+  /** Session id of the current (proven) session. */
+  get current(): number | undefined {
+    return this.core.current?.id;
+  }
+  get pending(): number | undefined {
+    return this.core.pending?.id;
+  }
 }
 
 export interface Datagram {
@@ -29,7 +39,6 @@ export interface Datagram {
   iface: string;
   to: SockAddr;
   bytes?: Uint8Array;
-  sessionId?: number;
   at: number;
 }
 
@@ -37,7 +46,7 @@ export class SimNode {
   readonly identity: Identity;
   core: ControlCore;
   seq: SeqSource;
-  readonly tunnels = new Map<string, FakeTunnel>();
+  readonly tunnels = new Map<string, SimTunnel>();
   readonly events: Action[] = [];
   readonly stateLog: Array<{ link: string; to: string; at: number }> = [];
   private seqStore: { v: bigint | undefined };
@@ -88,11 +97,20 @@ export class SimNode {
   }
 
   health = (link: string): TunnelHealth | undefined => {
-    const t = this.tunnels.get(link);
-    if (!t) return undefined;
-    const now = this.sim.now;
-    return { hasCurrent: t.current !== undefined, dead: now - Math.max(t.lastAuthRecvMs, t.installedMs) >= 30_000 };
+    const r = this.tunnels.get(link)?.lastTick;
+    if (!r) return undefined;
+    return { hasCurrent: !r.noSession, dead: r.dead, unprovenMs: r.unprovenMs };
   };
+
+  /** The data plane's tick: keepalives and probes, and the health the control core reads. */
+  tickTunnels(now: number): void {
+    for (const [link, t] of this.tunnels) {
+      const r = t.core.tick(now);
+      t.lastTick = r;
+      if (r.keepalive) this.sendData(link, now, 0);
+      if (r.probe) this.sendProbe(link, now);
+    }
+  }
 
   run(actions: Action[], now: number): void {
     for (const a of actions) {
@@ -118,23 +136,17 @@ export class SimNode {
           break;
         }
         case 'ensureTunnel':
-          if (!this.tunnels.has(a.link))
-            this.tunnels.set(a.link, {
-              lastAuthRecvMs: Number.NEGATIVE_INFINITY,
-              installedMs: now,
-              port: this.nextPort++,
-            });
+          if (!this.tunnels.has(a.link)) this.tunnels.set(a.link, new SimTunnel(this.nextPort++));
           break;
         case 'install': {
           const t = this.tunnels.get(a.link);
           if (!t) throw new Error(`${this.name}: install without tunnel`);
-          t.endpoint = a.endpoint;
-          t.installedMs = now;
+          if (!t.core.install(a.keys, now, a.role)) break;
           if (a.role === 'initiator') {
-            t.previous = t.current;
-            t.current = a.keys.sessionId;
-            this.sendData(a.link, now); // the keepalive the data plane sends on install
-          } else t.pending = a.keys.sessionId;
+            t.probeTo = a.endpoint;
+            t.endpoint ??= a.endpoint;
+            this.sendProbe(a.link, now); // the data plane probes at once
+          } else if (t.endpoint === undefined || now - t.core.lastAuthRecvMs >= 30_000) t.endpoint = a.endpoint;
           break;
         }
         case 'closeTunnel':
@@ -149,23 +161,46 @@ export class SimNode {
     }
   }
 
-  sendData(link: string, now: number): void {
+  /** A packet on the current session (payload bytes; 0 = keepalive). */
+  sendData(link: string, now: number, payload = 1): void {
     const t = this.tunnels.get(link);
-    if (!t || t.current === undefined || !t.endpoint) return;
-    const iface = link.split('|')[1] as string;
-    this.sim.send({ kind: 'data', from: this, iface, to: t.endpoint, sessionId: t.current, at: now });
+    if (!t || !t.endpoint) return;
+    const buf = new Uint8Array(TUNNEL_OVERHEAD + payload);
+    const n = t.core.seal(buf, 0, payload, now);
+    if (n === 0) return;
+    this.sim.send({
+      kind: 'data',
+      from: this,
+      iface: link.split('|')[1] as string,
+      to: t.endpoint,
+      bytes: buf,
+      at: now,
+    });
   }
 
-  /** A data packet arrived on some tunnel of ours. */
+  private sendProbe(link: string, now: number): void {
+    const t = this.tunnels.get(link);
+    const to = t?.probeTo ?? t?.endpoint;
+    if (!t || !to) return;
+    const buf = new Uint8Array(TUNNEL_OVERHEAD);
+    if (t.core.sealProbe(buf, 0, now) === 0) return;
+    this.sim.send({ kind: 'data', from: this, iface: link.split('|')[1] as string, to, bytes: buf, at: now });
+  }
+
+  /** A data packet arrived: demultiplexed by session id, as the shared socket does. */
   receiveData(d: Datagram, now: number): void {
-    for (const t of this.tunnels.values()) {
-      if (d.sessionId === undefined) continue;
-      if (d.sessionId === t.pending) {
-        t.previous = t.current;
-        t.current = t.pending;
-        t.pending = undefined;
+    const bytes = d.bytes;
+    if (!bytes || bytes.length < TUNNEL_OVERHEAD) return;
+    const id = readU32LE(bytes, 4);
+    for (const [link, t] of this.tunnels) {
+      if (!t.core.sessionIds().includes(id)) continue;
+      const copy = Uint8Array.from(bytes); // opened in place; a duplicate must see the ciphertext
+      t.core.open(copy, 0, copy.length, now);
+      if (t.core.ackDue) {
+        t.core.ackDue = false;
+        this.sendData(link, now, 0);
       }
-      if (d.sessionId === t.current || d.sessionId === t.previous) t.lastAuthRecvMs = now;
+      return;
     }
   }
 
@@ -252,7 +287,11 @@ export class ControlSim {
       this.queue = this.queue.filter((d) => d.at > this.now);
       for (const d of due) this.deliver(d);
       if (this.now % 250 === 0) {
-        for (const n of this.nodes) if (n.alive) n.run(n.core.tick(this.now, n.health), this.now);
+        for (const n of this.nodes) {
+          if (!n.alive) continue;
+          n.tickTunnels(this.now);
+          n.run(n.core.tick(this.now, n.health), this.now);
+        }
       }
       if (this.now % 1000 === 0) {
         // a trickle of data both ways keeps tunnels alive (like real traffic or keepalives)
