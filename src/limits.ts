@@ -31,12 +31,20 @@ export const LIMITS = {
   linksPerSourceAddress: 4,
   /** Hard ceiling for --max-neighbors: file descriptors and memory stay bounded. */
   maxNeighborsCeiling: 4096,
-  /** Control messages accepted per source address per second (token bucket) before verification. */
+  /**
+   * Control messages accepted per second before verification (token bucket): per source address
+   * for keys without an established link, per link for established ones.
+   */
   perSourceMessagesPerSec: 20,
   /** Burst of the per-source bucket: a hello + confirm + tunnel + retransmits fit. */
   perSourceBurst: 40,
-  /** Signature verifications per second in total (≈ 5 % of a core with libsodium). */
+  /** Signature verifications per second for keys without an established link (≈ 5 % of a core with libsodium). */
   globalVerifiesPerSec: 2000,
+  /**
+   * Verifications per second reserved for established links (each also has its own bucket of
+   * perSourceMessagesPerSec/perSourceBurst): a flood of strangers cannot delay their rekeys.
+   */
+  establishedVerifiesPerSec: 1000,
   /**
    * Source addresses tracked by the rate limiter, and by the anti-amplification byte counts (each
    * table on its own; least recently seen evicted first: an evicted source starts from zero credit).

@@ -201,3 +201,45 @@ test('an established neighbour is never displaced by a Sybil newcomer', (t) => {
   t.is(a.core.counters.dropTableFull, 1);
   t.is(a.core.counters.displaced, 0);
 });
+
+/** A hello claiming a random key with a signature that does not verify: costs us a verification. */
+function forgedHello(r: ReturnType<typeof prng>): Uint8Array {
+  const pk = Buffer.from(r.bytes(32)).toString('base64');
+  const sig = Buffer.from(r.bytes(64)).toString('base64');
+  return new Uint8Array(Buffer.from(`scrooge_hello ${pk} ${BROADCAST_KEY_B64} ${r.u32()} ${sig}`, 'latin1'));
+}
+const BROADCAST_KEY_B64 = Buffer.from(BROADCAST_KEY).toString('base64');
+
+test("a flood spoofing an established neighbour's address (forged keys, 400/s) does not stop its rekeys", (t) => {
+  const sim = new ControlSim(31);
+  const a = sim.add('a', 1, { eth0: ll(1) });
+  const b = sim.add('b', 2, { eth0: ll(2) });
+  // the attacker sends with b's (and a's) link-local source address; it never receives
+  const spoofB = sim.add('spoof-b', 3, { eth0: ll(2) });
+  const spoofA = sim.add('spoof-a', 4, { eth0: ll(1) });
+  spoofB.alive = false;
+  spoofA.alive = false;
+  a.start(0);
+  b.start(0);
+  sim.until(() => a.stateOf(b, 'eth0') === 'up' && b.stateOf(a, 'eth0') === 'up', 5000);
+  const upAt = sim.now;
+  const r = prng(5);
+  const sessions = new Set<number>();
+  const to = (n: number) => ({ ...ll(n), port: 8481 });
+  // 400 s: three rekeys are due (every 120 s); every 10 ms two forged hellos each way
+  sim.run(400_000, 10, (now) => {
+    for (let i = 0; i < 2; i++) {
+      sim.inject({ kind: 'control', from: spoofB, iface: 'eth0', to: to(1), bytes: forgedHello(r), at: now });
+      sim.inject({ kind: 'control', from: spoofA, iface: 'eth0', to: to(2), bytes: forgedHello(r), at: now });
+    }
+    const s = a.tunnels.get(a.linkTo(b, 'eth0'))?.current;
+    if (s !== undefined) sessions.add(s);
+  });
+  const down = [...a.stateLog, ...b.stateLog].filter((e) => e.at > upAt && e.to !== 'up');
+  t.deepEqual(down, [], 'the link never left up');
+  t.true(sessions.size >= 4, `sessions used: ${sessions.size} (the first and three rekeys)`);
+  t.true(a.core.counters.dropRateLimited + a.core.counters.dropBadSignature > 50_000, 'the flood arrived');
+  t.log(
+    `a: ${a.core.counters.dropBadSignature} forged verified and dropped, ${a.core.counters.dropRateLimited} rate-limited; ${sessions.size} sessions`,
+  );
+});

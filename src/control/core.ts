@@ -8,12 +8,15 @@
  * two interfaces has two links, two tunnels, two TUN devices.
  *
  * Receive pipeline for a datagram (cheapest checks first):
- *   interface is a mesh interface that is up
- *   → per-source token bucket and global verify budget   (before any crypto)
+ *   interface is a mesh interface that is up, source we may answer
  *   → strict decode                                      (typed errors, counted)
  *   → not from ourselves, addressed to us (or broadcast hello)
+ *   → seq strictly above the link's highest              (a replay is dropped before any crypto)
+ *   → a token: an established link pays from its own bucket and a reserve of
+ *     verifications; any other key from its source address's bucket and the
+ *     global verify budget (so a flood of other keys from an established
+ *     neighbour's address, spoofed or not, does not spend that neighbour's)
  *   → Ed25519 signature                                  (only now may state change)
- *   → seq strictly above the link's highest              (replay protection)
  *   → create/update the link, then dispatch on type
  *
  * Negotiation per link:
@@ -150,6 +153,13 @@ export interface Link {
   setupFailures: number;
   /** Why the last tunnel setup failed, if it did. */
   lastError: string | undefined;
+  /** Once established: the link's own message budget (token bucket), apart from its source address's. */
+  budget: { tokens: number; at: number };
+}
+
+/** A link that has completed a handshake: its messages are paid from its own budget. */
+function established(l: Link): boolean {
+  return l.state === 'up' || l.lastHandshakeMs !== undefined;
 }
 
 export const ALL_ONES_V6_MULTICAST = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
@@ -209,6 +219,8 @@ export class ControlCore {
   private readonly up = new Map<string, { nextHelloMs: number; burst: number }>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly verifyBudget: Bucket = { tokens: LIMITS.globalVerifiesPerSec, at: 0 };
+  /** Verifications for established links, apart from the global budget strangers share. */
+  private readonly establishedVerifyBudget: Bucket = { tokens: LIMITS.establishedVerifiesPerSec, at: 0 };
   /** Bytes received from / sent to each unicast source (least recently seen first; bounded). */
   private readonly traffic = new Map<string, { rx: number; tx: number; at: number }>();
   private nextPeerHelloMs = 0;
@@ -268,10 +280,6 @@ export class ControlCore {
       }
       // only sources we may answer get an entry: a flood of other sources cannot evict their credit
       this.credit(from, bytes.length, nowMs);
-      if (!this.admit(from, nowMs)) {
-        c.dropRateLimited++;
-        return [];
-      }
       let msg: ControlMessage;
       try {
         msg = decodeControlMessage(bytes);
@@ -290,19 +298,37 @@ export class ControlCore {
         c.dropNotForUs++;
         return [];
       }
-      if (!this.spendVerify(nowMs)) {
-        c.dropRateLimited++;
-        return [];
-      }
-      if (!verifyControlMessage(this.opts.backend, msg)) {
-        c.dropBadSignature++;
-        return [];
-      }
       const pkB64 = toBase64(msg.srcPK);
       const key = linkKey(pkB64, from.iface);
       let link = this.links.get(key);
+      // Rejecting an old seq needs no signature: a replay costs a lookup and spends nobody's budget.
       if (link && msg.seq <= link.highestSeq) {
         c.dropOldSeq++;
+        return [];
+      }
+      // Whose budget pays for the verification: an established link's own (a flood of other keys from
+      // its address, spoofed or not, cannot spend it), everyone else's per-source bucket and the global one.
+      if (link !== undefined && established(link)) {
+        if (!this.spend(link.budget, LIMITS.perSourceMessagesPerSec, LIMITS.perSourceBurst, nowMs)) {
+          c.dropRateLimited++;
+          return [];
+        }
+        if (!this.spend(this.establishedVerifyBudget, LIMITS.establishedVerifiesPerSec, LIMITS.establishedVerifiesPerSec, nowMs)) {
+          c.dropRateLimited++;
+          return [];
+        }
+      } else {
+        if (!this.admit(from, nowMs)) {
+          c.dropRateLimited++;
+          return [];
+        }
+        if (!this.spendVerify(nowMs)) {
+          c.dropRateLimited++;
+          return [];
+        }
+      }
+      if (!verifyControlMessage(this.opts.backend, msg)) {
+        c.dropBadSignature++;
         return [];
       }
       const out: Action[] = [];
@@ -354,6 +380,7 @@ export class ControlCore {
           awaitingNews: false,
           setupFailures: 0,
           lastError: undefined,
+          budget: { tokens: LIMITS.perSourceBurst, at: nowMs },
         };
         this.links.set(key, link);
         out.push({
@@ -749,6 +776,15 @@ export class ControlCore {
       b.at = nowMs;
     }
     this.buckets.set(k, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  /** Takes one token from a bucket refilled at `rate`/s up to `burst`. */
+  private spend(b: Bucket, rate: number, burst: number, nowMs: number): boolean {
+    b.tokens = Math.min(burst, b.tokens + ((nowMs - b.at) / 1000) * rate);
+    b.at = nowMs;
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
