@@ -63,7 +63,8 @@ import { loadOrCreateIdentity } from './keyfile.js';
 import { LIMITS } from './limits.js';
 import { FORWARDING_SYSCTLS, ForwardingFilter } from './filter.js';
 import { type MetricFamily, renderMetrics } from './metrics.js';
-import { acquireLock, ensureStateDir, fileSeqStore, type StateLock } from './state.js';
+import { acquireLock, ensureStateDir, fileFloorStore, fileSeqStore, type StateLock } from './state.js';
+import { SeqFloors, type FloorStore } from './control/floors.js';
 import { AccountingBook } from './accounting.js';
 
 export { VERSION } from './version.js';
@@ -124,6 +125,8 @@ export class Daemon implements ApiHandler {
   private lock: StateLock | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private lastIfacePoll = Number.NEGATIVE_INFINITY;
+  private readonly floorStore: FloorStore;
+  private lastFloorSave = 0;
   private readonly startedWall = Date.now();
   private stopping = false;
   private readonly ownLinkLocal: Uint8Array;
@@ -144,6 +147,11 @@ export class Daemon implements ApiHandler {
     this.lock = lock;
     this.ownLinkLocal = linkLocalBytes(identity.publicKey);
     this.seq = new SeqSource(fileSeqStore(cfg.stateDir));
+    this.floorStore = fileFloorStore(cfg.stateDir, (line, why) =>
+      log.warn('skipped a line of the replay floors file', { line, why }),
+    );
+    const floors = new SeqFloors(LIMITS.seqFloorLinks);
+    floors.restore(this.floorStore.load());
     this.watcher = new InterfaceWatcher(cfg.interfaces);
     this.peers = cfg.peers.map((p) => {
       const [host, zone] = p.split('%') as [string, string | undefined];
@@ -164,6 +172,7 @@ export class Daemon implements ApiHandler {
       peers: this.peers,
       // keys with a weight or rate from the config file or `scrooge set` are never displaced
       isConfigured: (pk) => this.nbSettings.has(pk),
+      floors,
     });
     // Slots of the shared slabs and of traffic-control queues fit the largest tunnel MTU we will use.
     const ifaceMtu = Math.max(1500, ...[...readInterfaces(cfg.interfaces).values()].map((i) => i.mtu));
@@ -489,8 +498,20 @@ export class Daemon implements ApiHandler {
         health.set(link, { hasCurrent: !r.noSession, dead: r.dead, unprovenMs: r.unprovenMs });
       }
       this.run(this.core.tick(now, (l) => health.get(l)));
+      if (this.core.floors.dirty && now - this.lastFloorSave >= LIMITS.floorSaveMs) this.saveFloors(now);
     } catch (e) {
       this.log.error('tick failed', { error: (e as Error).message });
+    }
+  }
+
+  /** Writes the replay floors (every floorSaveMs while they change, and at stop). */
+  private saveFloors(now: number): void {
+    this.lastFloorSave = now;
+    try {
+      this.floorStore.save(this.core.floors.entries());
+      this.core.floors.dirty = false;
+    } catch (e) {
+      this.log.error('cannot save the replay floors', { error: (e as Error).message });
     }
   }
 
@@ -896,6 +917,7 @@ export class Daemon implements ApiHandler {
     this.stopping = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.sock?.close();
+    if (this.core.floors.dirty) this.saveFloors(performance.now());
     for (const lt of this.tunnels.values()) this.babel?.interfaceDown(lt.name);
     this.tc.close();
     this.dp.close();

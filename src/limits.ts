@@ -50,6 +50,14 @@ export const LIMITS = {
    * table on its own; least recently seen evicted first: an evicted source starts from zero credit).
    */
   rateLimiterSources: 4096,
+  /**
+   * Replay floors kept for links that are gone (the highest seq seen per key and interface), saved
+   * in the state directory every floorSaveMs and at stop. Past it the least recently heard link's
+   * floor is forgotten (counted): its old messages could then revive it once.
+   */
+  seqFloorLinks: 4096,
+  /** The replay floors are written to the state directory at most this often (and at a clean stop). */
+  floorSaveMs: 5000,
   /** First retransmission of scrooge_tunnel; doubles each time. */
   tunnelRetryInitialMs: 500,
   /** Retransmission backoff cap. */

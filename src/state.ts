@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ScroogeError } from '../crypto/index.js';
+import type { FloorStore } from './control/floors.js';
 import type { SeqStore } from './control/seq.js';
 
 /** Writes `data` to `path` atomically and durably (tmp file, fsync, rename, fsync dir). */
@@ -79,6 +80,44 @@ export function fileSeqStore(dir: string): SeqStore {
     save(ceiling) {
       try {
         writeFileAtomic(path, `${ceiling}\n`);
+      } catch (e) {
+        throw new ScroogeError('ERR_SEQ_STATE', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
+      }
+    },
+  };
+}
+
+/**
+ * The replay floors of recently seen links (control/floors.ts): one line per
+ * link, `<base64 key>|<interface> <seq>`, oldest first. A line that does not
+ * parse is skipped (the floor is a defence, not a record: losing one reopens
+ * one link's old messages to replay, which the log says).
+ */
+export function fileFloorStore(dir: string, onBadLine?: (line: number, why: string) => void): FloorStore {
+  const path = join(dir, 'seq-floors');
+  return {
+    load() {
+      const out = new Map<string, bigint>();
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
+        throw new ScroogeError('ERR_SEQ_STATE', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+      }
+      text.split('\n').forEach((line, i) => {
+        if (line === '') return;
+        const m = /^([A-Za-z0-9+/]{43}=\|[^\s|]{1,15}) (0|[1-9][0-9]{0,19})$/.exec(line);
+        if (!m) onBadLine?.(i + 1, 'expected "<key>|<interface> <seq>"');
+        else out.set(m[1] as string, BigInt(m[2] as string));
+      });
+      return out;
+    },
+    save(floors) {
+      let text = '';
+      for (const [k, v] of floors) text += `${k} ${v}\n`;
+      try {
+        writeFileAtomic(path, text);
       } catch (e) {
         throw new ScroogeError('ERR_SEQ_STATE', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
       }

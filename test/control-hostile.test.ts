@@ -3,11 +3,16 @@
  * datagrams): reflection through a spoofed source, answers to sources we must
  * not answer, retransmissions that never end.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { identityFromSeed } from '../crypto/index.js';
 import { type Action, ControlCore } from '../src/control/core.js';
+import { SeqFloors } from '../src/control/floors.js';
 import { BROADCAST_KEY, type ControlFields, encodeControlMessage, maxMessageBytes } from '../src/control/messages.js';
 import { LIMITS } from '../src/limits.js';
+import { fileFloorStore } from '../src/state.js';
 import type { SockAddr } from '../dataplane/sockaddr.js';
 import { defaultTestBackend, prng } from './helpers/backends.js';
 import { ControlSim, ll } from './helpers/controlsim.js';
@@ -242,4 +247,72 @@ test("a flood spoofing an established neighbour's address (forged keys, 400/s) d
   t.log(
     `a: ${a.core.counters.dropBadSignature} forged verified and dropped, ${a.core.counters.dropRateLimited} rate-limited; ${sessions.size} sessions`,
   );
+});
+
+test('a replayed hello of a link that is gone (silent, or before a restart) does not bring it back', (t) => {
+  const c = core();
+  const from = { iface: 'eth0', addr: ll(40) };
+  const old = helloFrom(40, 5n);
+  c.onDatagram(old, from, 0);
+  t.is(c.links.size, 1);
+  for (let now = 0; now <= 70_000; now += 250) c.tick(now, () => undefined);
+  t.is(c.links.size, 0, 'removed after the neighbour timeout');
+  const replayed = c.onDatagram(old, from, 71_000);
+  t.is(c.links.size, 0, 'the captured hello did not revive it');
+  t.deepEqual(replayed, []);
+  t.is(c.counters.dropOldSeq, 1);
+  t.is(c.counters.dropBadSignature + c.counters.dropRateLimited, 0, 'dropped before any verification');
+  // a restart: the floors come back from the state directory (here: through the same store format)
+  const dir = mkdtempSync(join(tmpdir(), 'scrooge-floors-'));
+  try {
+    const store = fileFloorStore(dir);
+    store.save(c.floors.entries());
+    const floors = new SeqFloors(LIMITS.seqFloorLinks);
+    floors.restore(store.load());
+    const r = prng(8);
+    const restarted = new ControlCore({
+      backend,
+      publicKey: me.publicKey,
+      random: (n) => r.bytes(n),
+      helloIntervalMs: 5000,
+      maxNeighbors: 256,
+      neighborTimeoutMs: 60_000,
+      port: 8481,
+      floors,
+    });
+    restarted.interfaceUp('eth0', 0);
+    restarted.onDatagram(old, from, 1000);
+    t.is(restarted.links.size, 0, 'nor after a restart');
+    restarted.onDatagram(helloFrom(40, 6n), from, 1000);
+    t.is(restarted.links.size, 1, 'a new hello is accepted');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the replay floors are bounded (least recently updated forgotten first) and a bad line in their file is skipped', (t) => {
+  const f = new SeqFloors(3);
+  for (const [k, v] of [
+    ['a', 1n],
+    ['b', 2n],
+    ['c', 3n],
+  ] as const)
+    f.note(k, v);
+  f.note('a', 4n);
+  f.note('d', 5n);
+  t.deepEqual([...f.entries().keys()], ['c', 'a', 'd']);
+  t.is(f.evicted, 1);
+  f.note('c', 1n);
+  t.is(f.get('c'), 3n, 'a floor never goes down');
+  const dir = mkdtempSync(join(tmpdir(), 'scrooge-floors-'));
+  try {
+    const key = `${me.publicKeyBase64}|eth0`;
+    writeFileSync(join(dir, 'seq-floors'), `${key} 42\ngarbage\n${key.slice(1)} 7\n`);
+    const bad: number[] = [];
+    const m = fileFloorStore(dir, (line) => bad.push(line)).load();
+    t.deepEqual([...m], [[key, 42n]]);
+    t.deepEqual(bad, [2, 3]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -61,6 +61,7 @@ import {
 import { DEAD_AFTER_MS, REKEY_AFTER_MS } from '../../dataplane/session.js';
 import { isLinkLocal6, type SockAddr } from '../../dataplane/sockaddr.js';
 import { LIMITS } from '../limits.js';
+import { SeqFloors } from './floors.js';
 import {
   BROADCAST_KEY,
   type ControlMessage,
@@ -116,6 +117,8 @@ export interface CoreOptions {
   port: number;
   /** Unicast hello targets (in addition to ff02::1 on every interface). */
   peers?: Array<{ addr: SockAddr; iface: string }>;
+  /** Replay floors of links seen before (restored by the shell); default: a fresh, empty table. */
+  floors?: SeqFloors;
 }
 
 interface Pending {
@@ -215,6 +218,8 @@ export class ControlCounters {
 export class ControlCore {
   readonly links = new Map<string, Link>();
   readonly counters = new ControlCounters();
+  /** Highest seq per recently seen link, kept after the link is gone (and across restarts, by the shell). */
+  readonly floors: SeqFloors;
   private readonly opts: CoreOptions;
   private readonly up = new Map<string, { nextHelloMs: number; burst: number }>();
   private readonly buckets = new Map<string, Bucket>();
@@ -228,6 +233,7 @@ export class ControlCore {
 
   constructor(opts: CoreOptions) {
     this.opts = opts;
+    this.floors = opts.floors ?? new SeqFloors(LIMITS.seqFloorLinks);
   }
 
   get publicKey(): Uint8Array {
@@ -302,7 +308,9 @@ export class ControlCore {
       const key = linkKey(pkB64, from.iface);
       let link = this.links.get(key);
       // Rejecting an old seq needs no signature: a replay costs a lookup and spends nobody's budget.
-      if (link && msg.seq <= link.highestSeq) {
+      // A link that is gone keeps its floor, so its old messages cannot bring it back.
+      const floor = link ? link.highestSeq : this.floors.get(key);
+      if (floor !== undefined && msg.seq <= floor) {
         c.dropOldSeq++;
         return [];
       }
@@ -313,7 +321,14 @@ export class ControlCore {
           c.dropRateLimited++;
           return [];
         }
-        if (!this.spend(this.establishedVerifyBudget, LIMITS.establishedVerifiesPerSec, LIMITS.establishedVerifiesPerSec, nowMs)) {
+        if (
+          !this.spend(
+            this.establishedVerifyBudget,
+            LIMITS.establishedVerifiesPerSec,
+            LIMITS.establishedVerifiesPerSec,
+            nowMs,
+          )
+        ) {
           c.dropRateLimited++;
           return [];
         }
@@ -391,6 +406,7 @@ export class ControlCore {
         });
       }
       link.highestSeq = msg.seq;
+      this.floors.note(key, msg.seq);
       link.lastHeardMs = nowMs;
       link.control = from.addr;
       link.awaitingNews = false;
