@@ -126,7 +126,11 @@ export const LIMITS = {
   queuePackets: 1024,
   /** Per-neighbour queue bound per direction (bytes). */
   queueBytes: 2 * 1024 * 1024,
-  /** All neighbour queues of one direction together (bytes). */
+  /**
+   * The packet pool all queues of one direction share (bytes of slots sized for the largest MTU).
+   * Each queue (every neighbour's and our own) holds at most an equal slice of its slots (and at
+   * most queuePackets), so however small the packets a neighbour sends, it cannot fill the pool.
+   */
   totalQueueBytes: 64 * 1024 * 1024,
   /** Flow buckets inside one neighbour's queue (fair queueing of inner flows). */
   flowsPerNeighbor: 64,

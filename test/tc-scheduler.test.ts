@@ -176,6 +176,29 @@ test('queues are bounded and drops are counted; nothing queued when there is no 
   );
 });
 
+test('no neighbour can fill the shared packet pool: each queue gets a slice of it (64-byte floods from 100 capped neighbours)', (t) => {
+  // a small pool: 512 KiB of 1472-byte slots (256), as jumbo frames shrink the real one
+  const limits = defaultLimits({ queuePackets: 1024, queueBytes: 2 << 20, totalQueueBytes: 512 << 10 });
+  const s = new DirectionScheduler({ capacityBps: 100 * M, share: 1, algorithm: 'wtb-drr', limits, nowMs: 0 });
+  const buf = new Uint8Array(1500);
+  for (let i = 0; i < 100; i++) {
+    s.addNeighbor(i, 1);
+    s.setCap(i, 8000, 0); // capped low: everything it sends queues
+  }
+  for (let i = 0; i < 100; i++) for (let p = 0; p < 2000; p++) s.offer(i, false, buf, 0, 64, p, 0);
+  const slots = s.pool.maxSlots;
+  t.true(s.queuedPackets < slots, `queued ${s.queuedPackets} of ${slots} slots`);
+  for (let i = 0; i < 100; i++) t.true(s.queueDepth(i).packets <= s.slice);
+  // a newcomer, and our own traffic, still find room
+  s.addNeighbor(100, 1);
+  s.setCap(100, 8000, 0);
+  let queued = 0;
+  for (let p = 0; p < 10; p++) if (s.offer(100, false, buf, 0, 64, p, 0) !== DROPPED) queued++;
+  t.is(queued, 10);
+  t.true(s.queuedPackets <= slots);
+  t.log(`pool ${slots} slots; slice per queue ${s.slice} packets with 101 neighbours`);
+});
+
 test('a neighbour that goes away takes its queue with it', (t) => {
   const s = new DirectionScheduler({
     capacityBps: 1 * M,

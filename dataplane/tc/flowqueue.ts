@@ -43,6 +43,8 @@ export class FlowQueue {
   dropsCodel = 0;
   fq: boolean;
   codel: boolean;
+  /** Packet bound (the scheduler sets it: the queue's slice of the shared pool). */
+  maxPackets: number;
   private readonly pool: PacketPool;
   private readonly o: FlowQueueOptions;
   private readonly head: Int32Array;
@@ -69,6 +71,7 @@ export class FlowQueue {
     this.o = opts;
     this.fq = opts.fq;
     this.codel = opts.codel;
+    this.maxPackets = opts.maxPackets;
     const n = opts.flows;
     this.head = new Int32Array(n).fill(-1);
     this.tail = new Int32Array(n).fill(-1);
@@ -97,7 +100,7 @@ export class FlowQueue {
     const f = this.fq ? hash % this.o.flows : 0;
     const p = this.pool;
     const len = p.len[slot] as number;
-    if (!this.fq && (this.packets + 1 > this.o.maxPackets || this.bytes + len > this.o.maxBytes)) {
+    if (!this.fq && (this.packets + 1 > this.maxPackets || this.bytes + len > this.o.maxBytes)) {
       this.dropsOverflow++;
       this.onDrop?.(slot, 'overflow');
       p.release(slot);
@@ -119,7 +122,7 @@ export class FlowQueue {
       this.newTail = f;
     }
     let ok = true;
-    while (this.packets > this.o.maxPackets || this.bytes > this.o.maxBytes) {
+    while (this.packets > this.maxPackets || this.bytes > this.o.maxBytes) {
       this.dropFattest();
       ok = false;
     }

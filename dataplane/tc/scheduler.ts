@@ -93,6 +93,10 @@ export class DirectionScheduler {
   };
   /** Own traffic's counters. */
   readonly ownCounters: NeighborCounters = { packets: 0, bytes: 0, dropQueueFull: 0, dropCodel: 0 };
+  /** Neighbours attached. */
+  private count = 0;
+  /** Packets each queue may hold (its slice of the pool; see reslice). */
+  slice = 0;
 
   constructor(opts: {
     capacityBps: number | undefined;
@@ -106,6 +110,7 @@ export class DirectionScheduler {
     this.share = opts.share;
     this.algorithm = this.makeAlgorithm(opts.algorithm);
     this.own = new FlowQueue(this.pool, this.queueOptions(true));
+    this.reslice();
     this.own.onDrop = (slot, reason) => {
       const n = this.neighbors[this.pool.tag[slot] as number];
       const c = n?.counters ?? this.ownCounters;
@@ -195,6 +200,21 @@ export class DirectionScheduler {
       else n.counters.dropCodel++;
     };
     this.neighbors[index] = n;
+    this.count++;
+    this.reslice();
+  }
+
+  /**
+   * Every queue (each neighbour's and our own) gets an equal slice of the
+   * shared pool's slots, at most queuePackets: the queues together can never
+   * exhaust the pool, so no neighbour, however many small packets it sends,
+   * takes the room of another. Recomputed as neighbours come and go.
+   */
+  private reslice(): void {
+    const slice = Math.max(1, Math.min(this.limits.queuePackets, Math.floor(this.pool.maxSlots / (this.count + 1))));
+    this.slice = slice;
+    this.own.maxPackets = slice;
+    for (const n of this.neighbors) if (n) n.queue.maxPackets = slice;
   }
 
   /** Forgets a neighbour and drops what it had queued (returns how many). */
@@ -203,7 +223,10 @@ export class DirectionScheduler {
     if (!n) return 0;
     if (n.active) this.deactivate(n);
     this.neighbors[index] = undefined;
-    return n.queue.clear();
+    this.count--;
+    const dropped = n.queue.clear();
+    this.reslice();
+    return dropped;
   }
 
   setWeight(index: number, weight: number): void {
