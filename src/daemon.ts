@@ -92,6 +92,8 @@ export interface NeighborInfo {
   linkLocal: string;
   tun: string | null;
   state: LinkState;
+  /** Why the tunnel's last setup failed (a name held by another device, a permission), if it did. */
+  lastError: string | null;
   endpoint: string | null;
   lastHandshake: string | null;
   rx: { bytes: number; packets: number; drops: number };
@@ -592,6 +594,7 @@ export class Daemon implements ApiHandler {
       linkLocal: linkLocalAddress(l.pk),
       tun: lt?.name ?? null,
       state: l.state,
+      lastError: l.lastError ?? null,
       endpoint: endpoint ? formatSockaddr(endpoint, l.iface) : null,
       lastHandshake: lt?.lastHandshakeWall ? new Date(lt.lastHandshakeWall).toISOString() : null,
       rx: { bytes: c?.rxBytes ?? 0, packets: c?.rxPackets ?? 0, drops: rxDrops },
@@ -698,6 +701,8 @@ export class Daemon implements ApiHandler {
       }),
       neighbors: { total: links.length, up: links.filter((l) => l.state === 'up').length, max: this.cfg.maxNeighbors },
       control: { ...this.core.counters, sendErrors: this.sock?.sendErrors ?? 0 },
+      replayFloors: { links: this.core.floors.size, evicted: this.core.floors.evicted },
+      tunnelSockets: [...this.sockets].map(([iface, sk]) => ({ iface, ...sk.readStats() })),
       babel: this.babel ? this.babel.status() : null,
       trafficControl: this.tcStatus(),
       forwarding: {
@@ -880,6 +885,16 @@ export class Daemon implements ApiHandler {
         samples: [[{}, this.tc.settings.share]],
       },
     );
+    const socks = [...this.sockets];
+    out.push({
+      name: 'scrooge_tunnel_socket_dropped_datagrams_total',
+      type: 'counter',
+      help: 'Datagrams to a tunnel socket dropped before any crypto: malformed, or no tunnel holds the session id.',
+      samples: socks.flatMap(([iface, sk]) => [
+        [{ iface, reason: 'malformed' }, sk.counters.dropMalformed],
+        [{ iface, reason: 'unknown_session' }, sk.counters.dropUnknownSession],
+      ]),
+    });
     const f = await this.filter.counters();
     if (f) {
       out.push({

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { identityFromSeed } from '../crypto/index.js';
+import { compareBytes, identityFromSeed } from '../crypto/index.js';
 import { type Action, ControlCore } from '../src/control/core.js';
 import { SeqFloors } from '../src/control/floors.js';
 import { BROADCAST_KEY, type ControlFields, encodeControlMessage, maxMessageBytes } from '../src/control/messages.js';
@@ -315,4 +315,51 @@ test('the replay floors are bounded (least recently updated forgotten first) and
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a link is up only when the peer has authenticated traffic on the session: lost probe answers keep the initiator negotiating, then it negotiates again', (t) => {
+  const sim = new ControlSim(41);
+  const a = sim.add('a', 1, { eth0: ll(1) });
+  const b = sim.add('b', 2, { eth0: ll(2) });
+  // the initiator is the lower key; every data packet towards it is lost (control messages pass)
+  const [ini, resp] = compareBytes(a.identity.publicKey, b.identity.publicKey) < 0 ? [a, b] : [b, a];
+  sim.drop = (d) => d.kind === 'data' && d.from === resp;
+  ini.start(0);
+  resp.start(0);
+  sim.run(LIMITS.probeTimeoutMs + 3000);
+  t.not(ini.stateOf(resp, 'eth0'), 'up', 'no answer ever authenticated: never up');
+  t.true(ini.core.counters.unprovenSessions >= 1, 'the unproven session was negotiated again');
+  t.false(ini.stateLog.some((e) => e.to === 'up'));
+  sim.drop = undefined;
+  sim.until(() => ini.stateOf(resp, 'eth0') === 'up' && resp.stateOf(ini, 'eth0') === 'up', 15_000);
+  t.pass();
+});
+
+test('a tunnel whose setup keeps failing (a TUN name held by another device) is retried with a doubling delay, then given up', (t) => {
+  const c = core();
+  const from = { iface: 'eth0', addr: ll(50) };
+  let seq = 1n;
+  const ensures: number[] = [];
+  // every setup fails at once, as a foreign device holding the name makes it
+  const feed = (out: Action[], now: number): void => {
+    for (const a of out) {
+      if (a.kind !== 'ensureTunnel') continue;
+      ensures.push(now);
+      feed(c.tunnelFailed(a.link, now, 'busy', 'EBUSY'), now);
+    }
+  };
+  for (let now = 0; now <= 400_000; now += 250) {
+    if (now % 5000 === 0) feed(c.onDatagram(helloFrom(50, seq++), from, now), now);
+    feed(
+      c.tick(now, () => undefined),
+      now,
+    );
+  }
+  t.is(ensures.length, LIMITS.deviceMaxAttempts, `setups at ${ensures.join(', ')} ms`);
+  const gaps = ensures.slice(1).map((x, i) => x - (ensures[i] as number));
+  for (const [i, g] of gaps.entries()) t.true(g >= LIMITS.deviceRetryMs * 2 ** i, `gap ${i}: ${g} ms`);
+  const link = [...c.links.values()][0];
+  t.is(link?.state, 'down');
+  t.regex(link?.lastError ?? '', /busy \[EBUSY\]/);
+  t.is(c.counters.setupGivenUp, 1);
 });

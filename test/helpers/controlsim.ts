@@ -241,8 +241,12 @@ export class ControlSim {
     return n;
   }
 
+  /** Drops the datagrams it returns true for (e.g. one direction of the data plane). */
+  drop: ((d: Datagram) => boolean) | undefined;
+
   send(d: Datagram): void {
     if (this.cut.has(d.iface)) return;
+    if (this.drop?.(d)) return;
     if (this.u() < this.lossRate) return;
     const copies = this.u() < this.dupRate ? 2 : 1;
     for (let i = 0; i < copies; i++) this.queue.push({ ...d, at: d.at + this.delayMs + this.u() * this.jitterMs });
