@@ -39,7 +39,7 @@ rootTest(
     const ns: Record<string, string> = {};
     for (const x of ['n', 'x', 'r']) {
       ns[x] = lab.addNs(x);
-      lab.veth(ns[x] as string, `v${x}`, s, `p${x}`);
+      lab.veth(ns[x], `v${x}`, s, `p${x}`);
       lab.enslave(s, `p${x}`, 'br');
     }
     const sources = Array.from({ length: 20 }, (_, i) => `fe80::5:${(i + 1).toString(16)}`);
