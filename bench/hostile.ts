@@ -139,10 +139,14 @@ async function main(): Promise<void> {
     const cpu0 = cpuTicks(n.proc.pid);
     const t0 = Date.now();
     const sender = lab.spawn(ns.x as string, senderArgs(false));
-    let rssMax = rssMB(n.proc.pid);
+    const rssStart = rssMB(n.proc.pid);
+    let rssMax = rssStart;
+    const rssSeries: number[] = [];
     const sampler = setInterval(() => {
       try {
-        rssMax = Math.max(rssMax, rssMB(n.proc.pid));
+        const r = rssMB(n.proc.pid);
+        rssMax = Math.max(rssMax, r);
+        rssSeries.push(r);
       } catch {
         // gone: reported below
       }
@@ -181,7 +185,13 @@ async function main(): Promise<void> {
       ['under attack / clean', `${((underAttack / clean) * 100).toFixed(0)} %`],
       ['under attack / decoy', `${((underAttack / decoy) * 100).toFixed(0)} %`],
       ["node's CPU during the attack", `${cpu.toFixed(0)} % of one core`],
-      ["node's RSS (max)", `${rssMax.toFixed(0)} MB`],
+      [
+        "node's RSS",
+        `${rssStart.toFixed(0)} MB before, ${rssMax.toFixed(0)} MB max, every 10 s: ${rssSeries
+          .filter((_, i) => i % 10 === 9)
+          .map((r) => r.toFixed(0))
+          .join(' ')} MB`,
+      ],
       ['node alive, tunnel up afterwards', `${alive ? 'yes' : 'NO'}, ${stillUp ? 'yes' : 'NO'}`],
       [
         'control drops',
