@@ -43,9 +43,7 @@ for (const src of cfg.decoy ? ['::1'] : cfg.sources) {
   const s = createSocket({ type: 'udp6' });
   s.on('error', () => undefined);
   s.on('message', () => undefined);
-  await new Promise<void>((resolve) =>
-    s.bind({ address: cfg.decoy ? src : `${src}%${cfg.iface}`, port: 0 }, resolve),
-  );
+  await new Promise<void>((resolve) => s.bind({ address: cfg.decoy ? src : `${src}%${cfg.iface}`, port: 0 }, resolve));
   sockets.push(s);
 }
 // the decoy's datagrams land in a socket that drops them (as the node's would): no ICMP
@@ -162,7 +160,7 @@ while (sent < cfg.total) {
   }
   for (; sent < due; sent++) {
     const u = Math.random();
-    const k = kinds[cumulative.findIndex((c) => u < c)] ?? (kinds[0] as Kind);
+    const k = kinds[cumulative.findIndex((c) => u < c)] ?? kinds[0];
     const b = k.make(sent);
     counts[k.name] = (counts[k.name] ?? 0) + 1;
     bytes += b.length;

@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     const ns: Record<string, string> = {};
     for (const x of ['n', 'p', 'x']) {
       ns[x] = lab.addNs(x);
-      lab.veth(ns[x] as string, `v${x}`, s, `p${x}`);
+      lab.veth(ns[x], `v${x}`, s, `p${x}`);
       lab.enslave(s, `p${x}`, 'br');
     }
     const sources = Array.from({ length: 20 }, (_, i) => `fe80::6:${(i + 1).toString(16)}`);
@@ -172,8 +172,7 @@ async function main(): Promise<void> {
     const after = alive ? await status(n) : undefined;
     const stillUp = alive ? (await neighbors(n)).some((x) => x.state === 'up') : false;
     const ctl = (after?.control ?? {}) as Record<string, number>;
-    const sock = ((after?.tunnelSockets as Array<{ counters: Record<string, number> }> | undefined)?.[0]?.counters ??
-      {}) as Record<string, number>;
+    const sock = (after?.tunnelSockets as Array<{ counters: Record<string, number> }> | undefined)?.[0]?.counters ?? {};
     const nb = alive ? (await neighbors(n)).find((x) => x.state === 'up') : undefined;
 
     const rows: Array<[string, string]> = [

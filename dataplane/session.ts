@@ -41,7 +41,11 @@ import {
 
 export const KEEPALIVE_AFTER_MS = 10_000;
 export const DEAD_AFTER_MS = 30_000;
-export const REKEY_AFTER_MS = 120_000;
+/**
+ * DESIGN: rekey every 120 s. SCROOGE_TEST_REKEY_MS shortens it for the
+ * integration tests that must watch several rekeys; never set it in production.
+ */
+export const REKEY_AFTER_MS = rekeyOverride(process.env.SCROOGE_TEST_REKEY_MS) ?? 120_000;
 export const REJECT_AFTER_MS = 180_000;
 /** The initiator re-sends its probe on an unproven pending session this often. */
 export const PROBE_EVERY_MS = 1_000;
@@ -49,6 +53,11 @@ export const PROBE_EVERY_MS = 1_000;
 export const REKEY_AFTER_MESSAGES = 2 ** 48;
 /** Never send with a counter at or above this. */
 export const REJECT_AFTER_MESSAGES = 2 ** 48 + 2 ** 32;
+
+function rekeyOverride(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return v !== undefined && Number.isInteger(n) && n >= 1000 && n < 120_000 ? n : undefined;
+}
 
 /** Why a received datagram was dropped (negative results of open()). */
 export const Drop = {

@@ -91,3 +91,71 @@ rootTest(
     t.is(n.proc.child.exitCode, null, 'n is running');
   },
 );
+
+rootTest(
+  "a flood from a real neighbour's spoofed address (Sybil keys and forged signatures, ~2400/s, evenly spread) does not stop its rekeys (rekey every 3 s)",
+  async (t) => {
+    const lab = new Lab('hr');
+    t.teardown(() => lab.cleanup());
+    const s = lab.addNs('s');
+    lab.bridge(s, 'br');
+    const ns: Record<string, string> = {};
+    for (const x of ['a', 'b', 'x']) {
+      ns[x] = lab.addNs(x);
+      lab.veth(ns[x], `v${x}`, s, `p${x}`);
+      lab.enslave(s, `p${x}`, 'br');
+    }
+    await lab.ready();
+    const env = { SCROOGE_TEST_REKEY_MS: '3000' };
+    const a = await startDaemon(lab, ns.a as string, 'a', ['va'], [], { env });
+    const b = await startDaemon(lab, ns.b as string, 'b', ['vb'], [], { env });
+    const bKey = (await status(b)).publicKey as string;
+    await waitFor('a and b up', async () => (await neighbors(a)).some((n) => n.state === 'up'), 15_000);
+    // x takes b's link-local address (without answering neighbour discovery for it, as a spoofer would)
+    const bAddr = lab
+      .exec(ns.b as string, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'vb', 'scope', 'link'])
+      .match(/inet6 (fe80::[0-9a-f:]+)\//)?.[1] as string;
+    lab.nft(
+      ns.x as string,
+      'table inet spoof {\n chain out {\n  type filter hook output priority 0;\n  icmpv6 type nd-neighbor-advert drop\n }\n}\n',
+    );
+    lab.ip(ns.x as string, 'addr', 'add', `${bAddr}/64`, 'dev', 'vx', 'nodad');
+    const sybil = lab.spawn(ns.x as string, [
+      'node',
+      SYBIL,
+      JSON.stringify({
+        iface: 'vx',
+        sources: [bAddr],
+        keysPerSource: 20,
+        forgedPerRound: 200,
+        rounds: 150,
+        intervalMs: 100,
+      }),
+    ]);
+    const handshakes = new Set<string>();
+    let notUp = 0;
+    const until = Date.now() + 15_000;
+    while (Date.now() < until) {
+      const nb = (await neighbors(a)).find((n) => n.publicKey === bKey);
+      if (nb?.state !== 'up') notUp++;
+      if (nb?.lastHandshake) handshakes.add(nb.lastHandshake);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const ctl = (await status(a)).control as Record<string, number>;
+    await sybil.exited;
+    t.log(
+      `${handshakes.size} handshakes seen in 15 s of flood; a: ${ctl.dropRateLimited} rate-limited, ${ctl.dropBadSignature} bad signatures, ${ctl.dropPerSourceLimit} over the per-address key limit`,
+    );
+    t.true((ctl.dropRateLimited ?? 0) + (ctl.dropBadSignature ?? 0) > 5000, 'the flood arrived');
+    t.true(handshakes.size >= 4, `rekeys went through: ${handshakes.size} handshakes`);
+    // on schedule: no rekey waited for retransmissions to find a token (0.1.0: gaps of 5-8 s)
+    const times = [...handshakes].map((h) => Date.parse(h)).sort((x, y) => x - y);
+    const gaps = times.slice(1).map((x, i) => x - (times[i] as number));
+    t.log(`gaps between handshakes: ${gaps.join(', ')} ms`);
+    t.true(Math.max(...gaps) <= 4500, `a rekey was late: ${gaps.join(', ')} ms`);
+    t.is(notUp, 0, 'b stayed up on a');
+    const nb = (await neighbors(a)).find((n) => n.publicKey === bKey);
+    const ping = lab.run(ns.a as string, ['ping', '-c', '3', '-i', '0.1', '-W', '2', `${nb?.linkLocal}%${nb?.tun}`]);
+    t.is(ping.status, 0, ping.stdout);
+  },
+);

@@ -24,7 +24,7 @@ export async function startDaemon(
   interfaces: string[],
   extra: string[] = [],
   /** command: how to run scrooge (default: this Node on the built CLI). */
-  opts: { waitApi?: boolean; command?: string[] } = {},
+  opts: { waitApi?: boolean; command?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<DaemonHandle> {
   const stateDir = join(lab.dir, name);
   const args = [
@@ -37,7 +37,7 @@ export async function startDaemon(
     ...extra,
   ];
   const startedAt = Date.now();
-  const proc = lab.spawn(ns, [...(opts.command ?? ['node', CLI]), ...args]);
+  const proc = lab.spawn(ns, [...(opts.command ?? ['node', CLI]), ...args], opts.env ? { env: opts.env } : {});
   const h: DaemonHandle = { name, ns, stateDir, api: join(stateDir, 'scrooge.sock'), proc, args, startedAt };
   if (opts.waitApi ?? true) {
     await waitFor(
