@@ -160,7 +160,8 @@ while (sent < cfg.total) {
   }
   for (; sent < due; sent++) {
     const u = Math.random();
-    const k = kinds[cumulative.findIndex((c) => u < c)] ?? kinds[0];
+    const found = cumulative.findIndex((c) => u < c);
+    const k: Kind = kinds[found < 0 ? kinds.length - 1 : found] as Kind;
     const b = k.make(sent);
     counts[k.name] = (counts[k.name] ?? 0) + 1;
     bytes += b.length;
