@@ -59,7 +59,3 @@ export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
-export function fromHex(hex: string): Uint8Array {
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(hex)) throw new ScroogeError('ERR_USAGE', `not hex: ${hex}`);
-  return new Uint8Array(Buffer.from(hex, 'hex'));
-}

@@ -17,17 +17,16 @@ const WORD_BITS = 32;
 const RING_BITS = 8192;
 const RING_WORDS = RING_BITS / WORD_BITS;
 export const REPLAY_WINDOW = RING_BITS - WORD_BITS;
-/** Counters at or above this are never accepted (2^53 − 2^4 − 1, mirroring WireGuard's 2^64 − 2^4 − 1). */
-export const REJECT_AFTER_MESSAGES = 2 ** 53 - 2 ** 4 - 1;
+/**
+ * Received counters at or above this are never accepted (2^53 − 2^4 − 1, mirroring WireGuard's
+ * 2^64 − 2^4 − 1: the largest exact JS integer). Senders stop far below it
+ * (dataplane/session.ts REJECT_AFTER_MESSAGES).
+ */
+export const COUNTER_ACCEPT_LIMIT = 2 ** 53 - 2 ** 4 - 1;
 
 export class ReplayWindow {
   private last = 0;
   private readonly ring = new Uint32Array(RING_WORDS);
-
-  reset(): void {
-    this.last = 0;
-    this.ring.fill(0);
-  }
 
   /** Highest counter accepted so far (0 before any). */
   get highest(): number {
@@ -36,7 +35,7 @@ export class ReplayWindow {
 
   /** True if `n` would be accepted (not yet seen, not too old). No state change. */
   check(n: number): boolean {
-    if (!(n >= 0 && n < REJECT_AFTER_MESSAGES) || !Number.isInteger(n)) return false;
+    if (!(n >= 0 && n < COUNTER_ACCEPT_LIMIT) || !Number.isInteger(n)) return false;
     if (n > this.last) return true;
     if (this.last - n > REPLAY_WINDOW) return false;
     const word = Math.floor(n / WORD_BITS) % RING_WORDS;
@@ -49,7 +48,7 @@ export class ReplayWindow {
    * it was already seen or is out of range (then nothing changes).
    */
   accept(n: number): boolean {
-    if (!(n >= 0 && n < REJECT_AFTER_MESSAGES) || !Number.isInteger(n)) return false;
+    if (!(n >= 0 && n < COUNTER_ACCEPT_LIMIT) || !Number.isInteger(n)) return false;
     const index = Math.floor(n / WORD_BITS);
     if (n > this.last) {
       const current = Math.floor(this.last / WORD_BITS);

@@ -61,12 +61,3 @@ export function openTunDevice(name: string, mtu: number, addresses: InterfaceAdd
     throw e instanceof ScroogeError ? e : nativeError('ERR_DEVICE', `cannot configure TUN device ${name}`, e);
   }
 }
-
-/** Adds or removes an address on a live device (node addresses can change at run time). */
-export function changeAddress(ifindex: number, a: InterfaceAddress, add: boolean): void {
-  try {
-    native().addrChange(ifindex, a.address, a.prefixLen, add);
-  } catch (e) {
-    throw nativeError('ERR_NETLINK', `cannot ${add ? 'add' : 'remove'} address on ifindex ${ifindex}`, e);
-  }
-}

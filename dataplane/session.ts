@@ -112,7 +112,10 @@ export class TunnelCounters {
 export interface TickResult {
   /** Send a keepalive now (nothing sent for KEEPALIVE_AFTER_MS). */
   keepalive: boolean;
-  /** The current session is due for replacement (age or counter). */
+  /**
+   * We sent REKEY_AFTER_MESSAGES on the current session: it must be replaced
+   * now, whoever initiated it (the control core rekeys by age itself).
+   */
   rekeyDue: boolean;
   /** No authenticated packet for DEAD_AFTER_MS. */
   dead: boolean;
@@ -178,11 +181,6 @@ export class TunnelCore {
     this.pending = undefined;
     this.pendingRole = undefined;
     this.ackDue = false;
-  }
-
-  /** Sessions that may still be used at `nowMs`. */
-  usable(s: Session | undefined, nowMs: number): s is Session {
-    return s !== undefined && nowMs - s.createdMs < REJECT_AFTER_MS;
   }
 
   /**
@@ -363,8 +361,7 @@ export class TunnelCore {
     const unproven = this.pendingRole === 'initiator' && this.pending !== undefined;
     return {
       keepalive: usable && nowMs - this.lastSendMs >= KEEPALIVE_AFTER_MS,
-      rekeyDue:
-        cur !== undefined && (nowMs - cur.createdMs >= REKEY_AFTER_MS || cur.sendCounter >= REKEY_AFTER_MESSAGES),
+      rekeyDue: cur !== undefined && cur.sendCounter >= REKEY_AFTER_MESSAGES,
       dead: lastSign !== Number.NEGATIVE_INFINITY && nowMs - lastSign >= DEAD_AFTER_MS,
       noSession: !usable,
       probe: unproven && nowMs - this.lastProbeMs >= PROBE_EVERY_MS,

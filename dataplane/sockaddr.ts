@@ -121,10 +121,6 @@ export function decodeSockaddr(buf: Uint8Array, off = 0): SockAddr | undefined {
   return undefined;
 }
 
-export function formatAddress(family: 4 | 6, address: Uint8Array): string {
-  return family === 4 ? formatIPv4(address) : formatIPv6(address);
-}
-
 /** "[fe80::1%eth0]:4000" / "10.0.0.1:4000" for logs and the API. */
 export function formatSockaddr(sa: SockAddr, ifname?: string): string {
   if (sa.family === 4) return `${formatIPv4(sa.address)}:${sa.port}`;

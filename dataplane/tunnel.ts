@@ -18,7 +18,7 @@
  * packet memory, no copies, no allocation per packet). Latency: a batch is
  * sent as soon as the read loop drains; nothing waits for a timer.
  *
- * The stages are where traffic control sits (src/tc); null = pass-through.
+ * The stages are where traffic control sits (dataplane/tc/stage.ts); null = pass-through.
  * Nothing here throws on packet input: drops are counted in the tunnel's
  * TunnelCounters and summarised in rate-limited log lines.
  */

@@ -1,17 +1,20 @@
 /**
  * `scrooge up`: the shell around the pure cores.
  *
- *   interfaces ──poll 1 s──▶ ControlCore.interfaceUp/Down ─┐
- *   control socket ──datagram──▶ ControlCore.onDatagram ───┼─▶ actions ─▶ run()
- *   tick 250 ms ──tunnel health──▶ ControlCore.tick ───────┘      │
- *                                                                  ├─ send: sign (seq), fill endpoint, sendto
- *   run():                                                         ├─ ensureTunnel: TUN device + UDP socket
- *                                                                  ├─ install: session keys (make-before-break)
- *                                                                  ├─ closeTunnel
- *                                                                  └─ state/log: logs, babeld, API
+ *   interfaces ──poll 250 ms──▶ ControlCore.interfaceUp/Down ─┐
+ *   control socket ──datagram──▶ ControlCore.onDatagram ──────┼─▶ actions ─▶ run()
+ *   tick 250 ms ──tunnel health──▶ ControlCore.tick ──────────┘      │
+ *                                                                     ├─ send: sign (seq), fill endpoint, sendto
+ *   run():                                                            ├─ ensureTunnel: a Tunnel on the interface's
+ *                                                                     │  shared socket (its TUN device comes when
+ *                                                                     │  it is established: onEstablished)
+ *                                                                     ├─ install: session keys (make-before-break)
+ *                                                                     ├─ closeTunnel: teardown()
+ *                                                                     └─ state/log: logs, babeld, API
  *
- * Everything that arrives from the network is handled inside try/catch-free
- * pure code (the core never throws); the shell logs and counts.
+ * Everything that arrives from the network goes through pure code that
+ * never throws (it drops and counts); the shell logs, and an action that
+ * fails anyway is logged and contained (run()).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -31,7 +34,14 @@ import {
 } from '../crypto/index.js';
 import type { Logger } from '../dataplane/log.js';
 import { tunnelMtu } from '../dataplane/packet.js';
-import { formatSockaddr, isLinkLocal6, parseIPv4, parseIPv6, type SockAddr } from '../dataplane/sockaddr.js';
+import {
+  formatSockaddr,
+  isLinkLocal6,
+  parseIPv4,
+  parseIPv6,
+  sameSockaddr,
+  type SockAddr,
+} from '../dataplane/sockaddr.js';
 import type { NeighborCounters } from '../dataplane/tc/scheduler.js';
 import { TrafficControl } from '../dataplane/tc/stage.js';
 import type { TunnelSocket } from '../dataplane/endpoint.js';
@@ -69,10 +79,6 @@ import { AccountingBook } from './accounting.js';
 
 export { VERSION } from './version.js';
 import { VERSION } from './version.js';
-
-function sameAddress(a: SockAddr | undefined, b: SockAddr): boolean {
-  return a !== undefined && a.family === b.family && a.port === b.port && a.address.every((x, i) => x === b.address[i]);
-}
 
 interface LinkTunnel {
   tunnel: Tunnel;
@@ -266,8 +272,7 @@ export class Daemon implements ApiHandler {
   private onDatagram(r: Received): void {
     const info = this.watcher.byIndex(r.ifindex);
     if (!info) {
-      this.core.counters.rxDatagrams++;
-      this.core.counters.dropNotMesh++;
+      this.core.notMesh();
       return;
     }
     this.run(this.core.onDatagram(r.bytes, { iface: info.name, addr: r.from }, performance.now()));
@@ -305,7 +310,7 @@ export class Daemon implements ApiHandler {
         if (
           a.role === 'responder' &&
           !lt.tunnel.offerControlEndpoint(endpoint) &&
-          !sameAddress(lt.tunnel.peer, endpoint)
+          !(lt.tunnel.peer !== undefined && sameSockaddr(lt.tunnel.peer, endpoint))
         )
           this.log.debug('kept the authenticated endpoint', {
             tun: lt.name,
@@ -320,21 +325,8 @@ export class Daemon implements ApiHandler {
         });
         return;
       }
-      case 'closeTunnel': {
-        const lt = this.tunnels.get(a.link);
-        if (!lt) return;
-        this.tunnels.delete(a.link);
-        this.accounting_.fold(lt, true);
-        this.tc.detach(lt.tunnel);
-        const had = lt.tunnel.established;
-        lt.tunnel.close();
-        if (had) {
-          this.babel?.interfaceDown(lt.name);
-          void this.filter.removeTunnel(lt.name);
-        }
-        this.log.info('tunnel closed', { tun: lt.name, reason: a.reason, established: had });
-        return;
-      }
+      case 'closeTunnel':
+        return this.teardown(a.link, a.reason);
       case 'state': {
         const link = this.core.links.get(a.link);
         const lt = this.tunnels.get(a.link);
@@ -399,8 +391,28 @@ export class Daemon implements ApiHandler {
       fields = { type: m.type, dstPK: m.dstPK, seq };
     }
     const bytes = Buffer.from(encodeControlMessage(fields, this.identity), 'latin1');
-    if (sock.send(bytes, to, info?.ifindex ?? 0)) this.core.counters.txMessages++;
+    if (sock.send(bytes, to, info?.ifindex ?? 0)) this.core.sent();
     else this.log.debug('control send failed', { iface, to: formatSockaddr(to, iface), errno: sock.lastSendError });
+  }
+
+  /**
+   * The one way a link's tunnel goes (closed by the core, or failed): its
+   * accounting folded, traffic control detached, the tunnel closed (its
+   * device with it), and babeld and the filter told if it was established.
+   */
+  private teardown(link: string, reason: string): void {
+    const lt = this.tunnels.get(link);
+    if (!lt) return;
+    this.tunnels.delete(link);
+    this.accounting_.fold(lt, true);
+    this.tc.detach(lt.tunnel);
+    const had = lt.tunnel.established;
+    lt.tunnel.close();
+    if (had) {
+      this.babel?.interfaceDown(lt.name);
+      void this.filter.removeTunnel(lt.name);
+    }
+    this.log.info('tunnel closed', { tun: lt.name, reason, established: had });
   }
 
   /** The interface's tunnel socket, opened with its first tunnel. */
@@ -446,19 +458,11 @@ export class Daemon implements ApiHandler {
         socket: this.socketFor(iface),
         addresses: [{ family: 6, address: this.ownLinkLocal, prefixLen: 64 }, ...this.cfg.addresses],
         onFailure: (t, err) => {
-          const lt = this.tunnels.get(link);
-          if (lt?.tunnel !== t) return;
-          this.accounting_.fold(lt, true);
-          this.tc.detach(t);
-          this.tunnels.delete(link);
-          this.babel?.interfaceDown(name);
-          void this.filter.removeTunnel(name);
+          if (this.tunnels.get(link)?.tunnel !== t) return;
+          this.teardown(link, err.message);
           this.run(this.core.tunnelFailed(link, performance.now(), err.message, err.detail?.errno));
         },
-        onEndpointChange: (_t, sa) => {
-          const l = this.core.links.get(link);
-          if (l) l.endpoint = sa;
-        },
+        onEndpointChange: (_t, sa) => this.core.endpointMoved(link, sa),
         onEstablished: (t) => {
           this.tc.attach(t, this.tcFor(pk));
           void this.filter.addTunnel(name);
@@ -497,7 +501,7 @@ export class Daemon implements ApiHandler {
       for (const lt of this.tunnels.values()) this.accounting_.fold(lt);
       for (const [link, lt] of this.tunnels) {
         const r = lt.tunnel.tick(now);
-        health.set(link, { hasCurrent: !r.noSession, dead: r.dead, unprovenMs: r.unprovenMs });
+        health.set(link, { hasCurrent: !r.noSession, dead: r.dead, unprovenMs: r.unprovenMs, rekeyDue: r.rekeyDue });
       }
       this.run(this.core.tick(now, (l) => health.get(l)));
       if (this.core.floors.dirty && now - this.lastFloorSave >= LIMITS.floorSaveMs) this.saveFloors(now);
@@ -831,7 +835,7 @@ export class Daemon implements ApiHandler {
   }
 
   async metrics(): Promise<string> {
-    return renderMetrics(this, await this.extraMetrics());
+    return renderMetrics({ neighbors: this.neighbors(), control: this.core.counters }, await this.extraMetrics());
   }
 
   /** Metric families of optional parts (traffic control, filter). */

@@ -2,7 +2,7 @@
  * Prometheus text exposition of the daemon's counters (GET /metrics on the
  * admin API, and on --metrics ADDRESS:PORT).
  */
-import type { Daemon } from './daemon.js';
+import type { ControlCounters } from './control/core.js';
 
 type Sample = [labels: Record<string, string>, value: number];
 
@@ -33,9 +33,23 @@ export class MetricsText {
   }
 }
 
-export function renderMetrics(d: Daemon, extra: MetricFamily[]): string {
+/** What the metrics are rendered from: a plain snapshot (the daemon's neighbours and control counters). */
+export interface MetricsSnapshot {
+  neighbors: ReadonlyArray<{
+    publicKey: string;
+    interface: string;
+    tun: string | null;
+    state: string;
+    rx: { bytes: number; packets: number; drops: number };
+    tx: { bytes: number; packets: number; drops: number };
+    drops: Record<string, number>;
+  }>;
+  control: Readonly<ControlCounters>;
+}
+
+export function renderMetrics(snap: MetricsSnapshot, extra: MetricFamily[]): string {
   const m = new MetricsText();
-  const n = d.neighbors();
+  const n = snap.neighbors;
   const lab = (x: (typeof n)[number]) => ({ neighbor: x.publicKey, interface: x.interface, tun: x.tun ?? '' });
   m.add(
     'scrooge_neighbors',
@@ -73,7 +87,7 @@ export function renderMetrics(d: Daemon, extra: MetricFamily[]): string {
     'Packets dropped, by reason.',
     n.flatMap((x) => Object.entries(x.drops).map(([reason, v]): Sample => [{ ...lab(x), reason }, v])),
   );
-  const c = d.core.counters;
+  const c = snap.control;
   m.add('scrooge_control_datagrams_total', 'counter', 'Control datagrams received.', [[{}, c.rxDatagrams]]);
   m.add('scrooge_control_dropped_total', 'counter', 'Control datagrams dropped, by reason.', [
     [{ reason: 'rate_limited' }, c.dropRateLimited],

@@ -6,7 +6,6 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { ScroogeError } from '../crypto/index.js';
 
 const DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
 const cache = new Map<string, string | undefined>();
@@ -27,16 +26,4 @@ export function findSystemBinary(name: string): string | undefined {
   }
   cache.set(name, found);
   return found;
-}
-
-/** Like findSystemBinary, but throws with the package to install. */
-export function systemBinary(name: string, debianPackage: string): string {
-  const p = findSystemBinary(name);
-  if (!p) {
-    throw new ScroogeError(
-      'ERR_NFTABLES',
-      `${name} not found in ${DIRS.join(', ')}; install it (Debian: apt-get install ${debianPackage})`,
-    );
-  }
-  return p;
 }

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { compareBytes } from '../crypto/index.js';
+import { REKEY_AFTER_MESSAGES } from '../dataplane/session.js';
 import { ControlSim, ll, type SimNode } from './helpers/controlsim.js';
 
 function bothUp(a: SimNode, b: SimNode, iface = 'eth0'): boolean {
@@ -224,4 +225,21 @@ test('the neighbour table is bounded, and with more neighbours than room it sett
   }
   t.true(n.some((x) => x.core.counters.displaced > 0));
   t.true(n.some((x) => x.core.counters.dropTableFull > 0));
+});
+
+test('a session that carried REKEY_AFTER_MESSAGES is replaced at once, whichever side sent them', (t) => {
+  const sim = new ControlSim(13);
+  const a = sim.add('a', 1, { eth0: ll(1) });
+  const b = sim.add('b', 2, { eth0: ll(2) });
+  a.start(0);
+  b.start(0);
+  sim.until(() => bothUp(a, b) && sessionsAgree(a, b), 5000);
+  const first = a.tunnels.get(a.linkTo(b, 'eth0'))?.current;
+  const lower = compareBytes(a.identity.publicKey, b.identity.publicKey) < 0 ? a : b;
+  const responder = lower === a ? b : a;
+  const tr = responder.tunnels.get(responder.linkTo(lower, 'eth0'));
+  (tr?.core.current as { sendCounter: number }).sendCounter = REKEY_AFTER_MESSAGES;
+  const took = sim.until(() => sessionsAgree(a, b) && a.tunnels.get(a.linkTo(b, 'eth0'))?.current !== first, 5000);
+  t.true(took < 3000, `rekeyed ${took} ms after the count was reached (the age rekey is at 120 s)`);
+  t.true(bothUp(a, b));
 });

@@ -7,6 +7,7 @@ import {
   KEEPALIVE_AFTER_MS,
   PROBE_EVERY_MS,
   REJECT_AFTER_MS,
+  REKEY_AFTER_MESSAGES,
   REKEY_AFTER_MS,
   type SessionKeys,
   TunnelCore,
@@ -247,8 +248,10 @@ test('timers: keepalive after 10 s idle, rekey due at 120 s, dead after 30 s sil
   t.true(A.tick(KEEPALIVE_AFTER_MS).keepalive);
   t.false(A.tick(DEAD_AFTER_MS - 1).dead);
   t.true(A.tick(DEAD_AFTER_MS).dead, 'nothing authenticated for 30 s');
-  t.false(A.tick(REKEY_AFTER_MS - 1).rekeyDue);
-  t.true(A.tick(REKEY_AFTER_MS).rekeyDue);
+  t.false(A.tick(REKEY_AFTER_MS).rekeyDue, "age is the control core's business");
+  (A.current as { sendCounter: number }).sendCounter = REKEY_AFTER_MESSAGES;
+  t.true(A.tick(REKEY_AFTER_MS).rekeyDue, 'after REKEY_AFTER_MESSAGES the data plane asks for a rekey');
+  (A.current as { sendCounter: number }).sendCounter = 5;
   t.truthy(sealTo(A, new Uint8Array(1), REJECT_AFTER_MS - 1));
   t.is(sealTo(A, new Uint8Array(1), REJECT_AFTER_MS), undefined);
   t.true(A.tick(REJECT_AFTER_MS).noSession);

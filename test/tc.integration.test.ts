@@ -68,6 +68,13 @@ function iperf(ns: string, port: number, seconds: number, host = '10.50.0.2'): R
 }
 
 const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+/**
+ * Capacity counts inner IP bytes (doc/PROTOCOL.md) while iperf3 reports TCP payload: a full
+ * 1420-byte IPv4 packet carries 1368 bytes of it (20 IP, 20 TCP, 12 timestamp option), so a
+ * saturated 100 Mbit/s shows as 96.3 Mbit/s of goodput. A lower bound on capacity use compares
+ * the IP rate.
+ */
+const ipRate = (goodputMbit: number) => (goodputMbit * 1420) / 1368;
 /** Intervals [fromS, toS) of a 0.5 s series. */
 const window = (xs: number[], fromS: number, toS: number) => xs.slice(Math.round(fromS * 2), Math.round(toS * 2));
 
@@ -151,8 +158,10 @@ rootTest('when n2 stops, n1 gets at least 95% of 100 Mbit/s within 1 s', async (
   await c.result();
   // n2 ran from ~0.2 s to ~4.2 s of n1's run; from 1 s after it stopped:
   const after = window(r1, 5.5, 9);
-  t.log(`n1 after n2 stopped: ${after.map((x) => x.toFixed(1)).join(' ')} Mbit/s`);
-  t.true(mean(after) >= 95, `mean ${mean(after)}`);
+  t.log(
+    `n1 after n2 stopped: ${after.map((x) => x.toFixed(1)).join(' ')} Mbit/s of TCP, ${ipRate(mean(after)).toFixed(1)} Mbit/s of IP`,
+  );
+  t.true(ipRate(mean(after)) >= 95, `mean ${mean(after)} Mbit/s of TCP, ${ipRate(mean(after))} of IP`);
 });
 
 rootTest('scrooge set share 0.5 (at run time): the aggregate stays under 50 Mbit/s + 3%', async (t) => {

@@ -1,8 +1,10 @@
 /**
- * Token bucket in bytes with a time argument (pure). Tokens may go one
- * packet into debt: a packet is allowed when tokens > 0 and then charged in
- * full, which keeps the long-run rate exact for any packet size and never
- * stalls on packets larger than the depth.
+ * The token bucket of scrooge (pure, time as an argument): traffic control
+ * counts bytes (new TokenBucket(rateBps, …)), the control plane's rate
+ * limits count messages (TokenBucket.counting). Tokens may go one packet
+ * into debt: a packet is allowed when tokens > 0 and then charged in full,
+ * which keeps the long-run rate exact for any packet size and never stalls
+ * on packets larger than the depth.
  */
 export class TokenBucket {
   /** bytes per ms */
@@ -23,6 +25,24 @@ export class TokenBucket {
     this.perMs = rateBps / 8 / 1000;
     this.depth = Math.max(this.perMs * depthMs, minDepthBytes);
     if (this.tokens > this.depth) this.tokens = this.depth;
+  }
+
+  /** A bucket of `burst` tokens refilled at `perSecond` (one token per message). */
+  static counting(perSecond: number, burst: number, nowMs: number): TokenBucket {
+    // bytes ≡ tokens: rateBps / 8 = perSecond; depth = perSecond/1000 × depthMs = burst
+    return new TokenBucket(perSecond * 8, (1000 * burst) / perSecond, burst, nowMs);
+  }
+
+  /** Takes one token if the bucket allows it now (after refilling to nowMs). */
+  spend(nowMs: number): boolean {
+    if (!this.ready(nowMs)) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** When the bucket last refilled (its last use). */
+  get lastMs(): number {
+    return this.at;
   }
 
   get rateBps(): number {

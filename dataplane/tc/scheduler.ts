@@ -146,10 +146,6 @@ export class DirectionScheduler {
 
   // --- settings (take effect at once) -------------------------------------------------------
 
-  get algorithmName(): string {
-    return this.algorithm.name;
-  }
-
   get settings(): { capacityBps: number | undefined; share: number } {
     return { capacityBps: this.capacityBps, share: this.share };
   }
@@ -251,10 +247,6 @@ export class DirectionScheduler {
   queueDepth(index: number): { packets: number; bytes: number } {
     const n = this.neighbors[index];
     return n ? { packets: n.queue.packets, bytes: n.queue.bytes } : { packets: 0, bytes: 0 };
-  }
-
-  get ownDepth(): { packets: number; bytes: number } {
-    return { packets: this.own.packets, bytes: this.own.bytes };
   }
 
   get queuedPackets(): number {

@@ -60,6 +60,7 @@ import {
 } from '../../crypto/index.js';
 import { DEAD_AFTER_MS, REKEY_AFTER_MS } from '../../dataplane/session.js';
 import { isLinkLocal6, type SockAddr } from '../../dataplane/sockaddr.js';
+import { TokenBucket } from '../../dataplane/tc/bucket.js';
 import { LIMITS } from '../limits.js';
 import { SeqFloors } from './floors.js';
 import {
@@ -96,6 +97,8 @@ export interface TunnelHealth {
   dead: boolean;
   /** Age of a session we initiated and the peer has not used yet (ms); -1 or absent: none. */
   unprovenMs?: number;
+  /** We sent REKEY_AFTER_MESSAGES on the current session: rekey now (either role). */
+  rekeyDue?: boolean;
 }
 
 export interface Source {
@@ -157,7 +160,7 @@ export interface Link {
   /** Why the last tunnel setup failed, if it did. */
   lastError: string | undefined;
   /** Once established: the link's own message budget (token bucket), apart from its source address's. */
-  budget: { tokens: number; at: number };
+  budget: TokenBucket;
 }
 
 /** A link that has completed a handshake: its messages are paid from its own budget. */
@@ -173,11 +176,6 @@ function isMulticast6(a: SockAddr): boolean {
 
 export function linkKey(pkB64: string, iface: string): string {
   return `${pkB64}|${iface}`;
-}
-
-interface Bucket {
-  tokens: number;
-  at: number;
 }
 
 /** Counters of the control plane (for status and metrics). */
@@ -222,10 +220,14 @@ export class ControlCore {
   readonly floors: SeqFloors;
   private readonly opts: CoreOptions;
   private readonly up = new Map<string, { nextHelloMs: number; burst: number }>();
-  private readonly buckets = new Map<string, Bucket>();
-  private readonly verifyBudget: Bucket = { tokens: LIMITS.globalVerifiesPerSec, at: 0 };
+  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly verifyBudget = TokenBucket.counting(LIMITS.globalVerifiesPerSec, LIMITS.globalVerifiesPerSec, 0);
   /** Verifications for established links, apart from the global budget strangers share. */
-  private readonly establishedVerifyBudget: Bucket = { tokens: LIMITS.establishedVerifiesPerSec, at: 0 };
+  private readonly establishedVerifyBudget = TokenBucket.counting(
+    LIMITS.establishedVerifiesPerSec,
+    LIMITS.establishedVerifiesPerSec,
+    0,
+  );
   /** Bytes received from / sent to each unicast source (least recently seen first; bounded). */
   private readonly traffic = new Map<string, { rx: number; tx: number; at: number }>();
   private nextPeerHelloMs = 0;
@@ -263,6 +265,25 @@ export class ControlCore {
 
   isUp(iface: string): boolean {
     return this.up.has(iface);
+  }
+
+  // --- what the shell reports -------------------------------------------------------------
+
+  /** A datagram arrived on an interface that is not a mesh interface (dropped by the shell). */
+  notMesh(): void {
+    this.counters.rxDatagrams++;
+    this.counters.dropNotMesh++;
+  }
+
+  /** A control message left. */
+  sent(): void {
+    this.counters.txMessages++;
+  }
+
+  /** The data plane moved a link's tunnel endpoint (an authenticated packet from a new address). */
+  endpointMoved(linkKeyStr: string, endpoint: SockAddr): void {
+    const l = this.links.get(linkKeyStr);
+    if (l) l.endpoint = endpoint;
   }
 
   // --- receive ----------------------------------------------------------------------------
@@ -316,31 +337,13 @@ export class ControlCore {
       }
       // Whose budget pays for the verification: an established link's own (a flood of other keys from
       // its address, spoofed or not, cannot spend it), everyone else's per-source bucket and the global one.
-      if (link !== undefined && established(link)) {
-        if (!this.spend(link.budget, LIMITS.perSourceMessagesPerSec, LIMITS.perSourceBurst, nowMs)) {
-          c.dropRateLimited++;
-          return [];
-        }
-        if (
-          !this.spend(
-            this.establishedVerifyBudget,
-            LIMITS.establishedVerifiesPerSec,
-            LIMITS.establishedVerifiesPerSec,
-            nowMs,
-          )
-        ) {
-          c.dropRateLimited++;
-          return [];
-        }
-      } else {
-        if (!this.admit(from, nowMs)) {
-          c.dropRateLimited++;
-          return [];
-        }
-        if (!this.spendVerify(nowMs)) {
-          c.dropRateLimited++;
-          return [];
-        }
+      const paid =
+        link !== undefined && established(link)
+          ? link.budget.spend(nowMs) && this.establishedVerifyBudget.spend(nowMs)
+          : this.admit(from, nowMs) && this.verifyBudget.spend(nowMs);
+      if (!paid) {
+        c.dropRateLimited++;
+        return [];
       }
       if (!verifyControlMessage(this.opts.backend, msg)) {
         c.dropBadSignature++;
@@ -395,7 +398,7 @@ export class ControlCore {
           awaitingNews: false,
           setupFailures: 0,
           lastError: undefined,
-          budget: { tokens: LIMITS.perSourceBurst, at: nowMs },
+          budget: TokenBucket.counting(LIMITS.perSourceMessagesPerSec, LIMITS.perSourceBurst, nowMs),
         };
         this.links.set(key, link);
         out.push({
@@ -748,6 +751,7 @@ export class ControlCore {
         const age = nowMs - link.sessionMs;
         const due = link.role === 'initiator' ? REKEY_AFTER_MS : REKEY_AFTER_MS + LIMITS.responderRekeySlackMs;
         if (age >= due) out.push(...this.startInitiation(link, nowMs, 'rekey'));
+        else if (h?.rekeyDue) out.push(...this.startInitiation(link, nowMs, 'rekey (message count)'));
         continue;
       }
       if ((link.state === 'discovered' || link.state === 'down') && nowMs >= link.retryAfterMs && !link.awaitingNews) {
@@ -785,34 +789,10 @@ export class ControlCore {
         const first = this.buckets.keys().next();
         if (!first.done) this.buckets.delete(first.value);
       }
-      b = { tokens: LIMITS.perSourceBurst, at: nowMs };
-    } else {
-      this.buckets.delete(k);
-      b.tokens = Math.min(LIMITS.perSourceBurst, b.tokens + ((nowMs - b.at) / 1000) * LIMITS.perSourceMessagesPerSec);
-      b.at = nowMs;
-    }
+      b = TokenBucket.counting(LIMITS.perSourceMessagesPerSec, LIMITS.perSourceBurst, nowMs);
+    } else this.buckets.delete(k);
     this.buckets.set(k, b);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-
-  /** Takes one token from a bucket refilled at `rate`/s up to `burst`. */
-  private spend(b: Bucket, rate: number, burst: number, nowMs: number): boolean {
-    b.tokens = Math.min(burst, b.tokens + ((nowMs - b.at) / 1000) * rate);
-    b.at = nowMs;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-
-  private spendVerify(nowMs: number): boolean {
-    const v = this.verifyBudget;
-    v.tokens = Math.min(LIMITS.globalVerifiesPerSec, v.tokens + ((nowMs - v.at) / 1000) * LIMITS.globalVerifiesPerSec);
-    v.at = nowMs;
-    if (v.tokens < 1) return false;
-    v.tokens -= 1;
-    return true;
+    return b.spend(nowMs);
   }
 
   // --- the neighbour table ------------------------------------------------------------------
@@ -914,7 +894,7 @@ export class ControlCore {
     // a bucket idle long enough to be full again carries no information
     const idle = (LIMITS.perSourceBurst / LIMITS.perSourceMessagesPerSec) * 1000;
     for (const [k, b] of this.buckets) {
-      if (nowMs - b.at < idle) break; // insertion order = recency order
+      if (nowMs - b.lastMs < idle) break; // insertion order = recency order
       this.buckets.delete(k);
     }
     // a source silent for the neighbour timeout owes and is owed nothing any more

@@ -99,7 +99,7 @@ export class SimNode {
   health = (link: string): TunnelHealth | undefined => {
     const r = this.tunnels.get(link)?.lastTick;
     if (!r) return undefined;
-    return { hasCurrent: !r.noSession, dead: r.dead, unprovenMs: r.unprovenMs };
+    return { hasCurrent: !r.noSession, dead: r.dead, unprovenMs: r.unprovenMs, rekeyDue: r.rekeyDue };
   };
 
   /** The data plane's tick: keepalives and probes, and the health the control core reads. */
