@@ -231,8 +231,9 @@ test("a flood spoofing an established neighbour's address (forged keys, 400/s) d
   const r = prng(5);
   const sessions = new Set<number>();
   const to = (n: number) => ({ ...ll(n), port: 8481 });
-  // 400 s: three rekeys are due (every 120 s); every 10 ms two forged hellos each way
-  sim.run(400_000, 10, (now) => {
+  // 250 s: two rekeys are due (every 120 s); every 10 ms two forged hellos each way (the cost of the
+  // test is the verifications the per-address bucket still allows, 20/s each way: keep it short)
+  sim.run(250_000, 10, (now) => {
     for (let i = 0; i < 2; i++) {
       sim.inject({ kind: 'control', from: spoofB, iface: 'eth0', to: to(1), bytes: forgedHello(r), at: now });
       sim.inject({ kind: 'control', from: spoofA, iface: 'eth0', to: to(2), bytes: forgedHello(r), at: now });
@@ -242,8 +243,8 @@ test("a flood spoofing an established neighbour's address (forged keys, 400/s) d
   });
   const down = [...a.stateLog, ...b.stateLog].filter((e) => e.at > upAt && e.to !== 'up');
   t.deepEqual(down, [], 'the link never left up');
-  t.true(sessions.size >= 4, `sessions used: ${sessions.size} (the first and three rekeys)`);
-  t.true(a.core.counters.dropRateLimited + a.core.counters.dropBadSignature > 50_000, 'the flood arrived');
+  t.true(sessions.size >= 3, `sessions used: ${sessions.size} (the first and two rekeys)`);
+  t.true(a.core.counters.dropRateLimited + a.core.counters.dropBadSignature > 40_000, 'the flood arrived');
   t.log(
     `a: ${a.core.counters.dropBadSignature} forged verified and dropped, ${a.core.counters.dropRateLimited} rate-limited; ${sessions.size} sessions`,
   );
