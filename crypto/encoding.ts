@@ -58,4 +58,3 @@ export function isAllZero(a: Uint8Array): boolean {
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
-
