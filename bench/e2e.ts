@@ -24,8 +24,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../crypto/index.js';
-import { neighbors, startDaemon, waitUp } from '../test/helpers/daemon.js';
-import { hasCommand, isRoot, Lab, type Proc, waitFor } from '../test/helpers/netns.js';
+import { neighbors, startDaemon, waitUp } from '../tools/daemons.js';
+import { hasCommand, isRoot, Lab, type Proc, waitFor } from '../tools/lab.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {

@@ -18,8 +18,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { neighbors, startDaemon, status, waitUp } from '../test/helpers/daemon.js';
-import { isRoot, Lab, pcapFrames, udpPayloads, waitFor } from '../test/helpers/netns.js';
+import { neighbors, startDaemon, status, waitUp } from '../tools/daemons.js';
+import { isRoot, Lab, waitFor } from '../tools/lab.js';
+import { pcapFrames, udpPayloads } from '../tools/pcap.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {

@@ -19,8 +19,8 @@ import {
   type SimResult,
   type Source,
   simulate,
-} from '../dataplane/tc/simulate.js';
-import { lineChart, type Series, seriesCsv } from '../src/svg.js';
+} from '../tools/simulate.js';
+import { lineChart, type Series, seriesCsv } from '../tools/svg.js';
 
 const args = process.argv.slice(2);
 const opt = (n: string, d: string) => {

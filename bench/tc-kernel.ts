@@ -21,8 +21,8 @@
  *   npm run build && node dist/bench/tc-kernel.js [--seconds 10] [--repeat 3]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { type DaemonHandle, neighbors, startDaemon, status, waitUp } from '../test/helpers/daemon.js';
-import { hasCommand, isRoot, Lab, markFilter, waitFor } from '../test/helpers/netns.js';
+import { type DaemonHandle, neighbors, startDaemon, status, waitUp } from '../tools/daemons.js';
+import { hasCommand, isRoot, Lab, markFilter, waitFor } from '../tools/lab.js';
 
 const args = process.argv.slice(2);
 const opt = (n: string, d: string) => {

@@ -1,5 +1,4 @@
 export * from './backend.js';
-export * from './derive.js';
 export * from './encoding.js';
 export * from './errors.js';
 export * from './identity.js';

@@ -6,7 +6,7 @@
  * sockaddr_in (16 bytes): family u16 (host order), port u16 (network order), addr[4], zero[8].
  */
 import { endianness } from 'node:os';
-import { formatIPv6, ScroogeError } from '../crypto/index.js';
+import { ScroogeError } from '../crypto/index.js';
 
 const LE = endianness() === 'LE';
 export const AF_INET = 2;
@@ -162,4 +162,28 @@ export function parsePrefix(text: string): { family: 4 | 6; address: Uint8Array;
     throw new ScroogeError('ERR_CONFIG', `"${text}": prefix length must be 0-${max}`);
   }
   return v4 ? { family: 4, address: v4, prefixLen: plen } : { family: 6, address: v6 as Uint8Array, prefixLen: plen };
+}
+
+/** RFC 5952 text of a 16-byte IPv6 address (longest zero run compressed). */
+export function formatIPv6(a: Uint8Array): string {
+  const words: number[] = [];
+  for (let i = 0; i < 16; i += 2) words.push(((a[i] as number) << 8) | (a[i + 1] as number));
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = words.map((w) => w.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }

@@ -6,13 +6,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_TUN_PREFIX, fromBase64Exact, ScroogeError, validateTunPrefix } from '../crypto/index.js';
+import { fromBase64Exact, ScroogeError } from '../crypto/index.js';
+import { DEFAULT_TUN_PREFIX, validateTunPrefix } from '../dataplane/names.js';
 import type { LogLevel } from '../dataplane/log.js';
 import { type InterfaceAddress } from '../dataplane/link.js';
 import { parseIPv4, parseIPv6, parsePrefix } from '../dataplane/sockaddr.js';
 import { ALGORITHMS } from '../dataplane/tc/algorithms/index.js';
 import { parseBabelAddress } from './babel.js';
-import { DEFAULT_STATE_DIR } from './cli/common.js';
+import { DEFAULT_STATE_DIR } from './state.js';
 import { CONTROL_PORT } from './control/messages.js';
 import { LIMITS } from './limits.js';
 import { isLogLevel, type LogFormat } from './log.js';

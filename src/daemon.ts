@@ -22,16 +22,14 @@ import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   type CryptoBackend,
-  formatIPv6,
   fromBase64Exact,
   type Identity,
-  linkLocalAddress,
-  linkLocalBytes,
   ScroogeError,
   selectBackend,
   toBase64,
-  tunName,
 } from '../crypto/index.js';
+import { linkLocalAddress, linkLocalBytes, tunName } from '../dataplane/names.js';
+import { formatIPv6 } from '../dataplane/sockaddr.js';
 import type { Logger } from '../dataplane/log.js';
 import { tunnelMtu } from '../dataplane/packet.js';
 import {

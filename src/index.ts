@@ -53,14 +53,13 @@ export {
   formatKeyFile,
   identityFromSeed,
   isScroogeError,
-  linkLocalAddress,
   parseKeyFile,
   ReplayWindow,
   ScroogeError,
   selectBackend,
-  tunName,
   tunnelKeyPair,
 } from '../crypto/index.js';
+export { linkLocalAddress, tunName } from '../dataplane/names.js';
 export type {
   ControlFields,
   ControlMessage,

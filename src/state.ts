@@ -17,6 +17,9 @@ import { ScroogeError } from '../crypto/index.js';
 import type { FloorStore } from './control/floors.js';
 import type { SeqStore } from './control/seq.js';
 
+/** The state directory unless --state-dir or the config says otherwise. */
+export const DEFAULT_STATE_DIR = process.env.SCROOGE_STATE_DIR ?? '/var/lib/scrooge';
+
 /** Writes `data` to `path` atomically and durably (tmp file, fsync, rename, fsync dir). */
 export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
   const tmp = `${path}.tmp-${process.pid}`;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { linkLocalAddress, tunName } from '../crypto/index.js';
+import { linkLocalAddress, tunName } from '../dataplane/names.js';
 import { runCli } from './helpers/cli.js';
 
 test('keygen --out writes a 0600 key and prints the public key; inspect shows what derives from it', (t) => {

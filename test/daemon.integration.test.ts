@@ -10,7 +10,8 @@
  *           [c] vc ─┘
  *   chain:  [a] ab ── ba [b] bc ── cb [c] cd ── dc [d]     (+ babeld on every node)
  */
-import { fromBase64Exact, tunName } from '../crypto/index.js';
+import { fromBase64Exact } from '../crypto/index.js';
+import { tunName } from '../dataplane/names.js';
 import {
   type DaemonHandle,
   neighbors,

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { apiRequest } from '../src/api.js';
 import { loadConfig, SETTINGS } from '../src/config.js';
-import { README_PATH, regenerate } from '../src/docgen.js';
+import { README_PATH, regenerate } from '../tools/docgen.js';
 import { LIMITS, PROTOCOL } from '../src/limits.js';
 import { CLI, runCli } from './helpers/cli.js';
 import { startDaemon, waitUp } from './helpers/daemon.js';
@@ -58,7 +58,7 @@ function blockAfter(marker: string): string {
   return b.body;
 }
 
-test('generated parts of the README are up to date (node dist/src/docgen.js)', (t) => {
+test('generated parts of the README are up to date (node dist/tools/docgen.js)', (t) => {
   t.is(regenerate(readme), readme);
 });
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { DirectionScheduler, DROPPED, PASS, QUEUED } from '../dataplane/tc/scheduler.js';
-import { defaultLimits, meanRate, percentile, type Source, simulate } from '../dataplane/tc/simulate.js';
+import { defaultLimits, meanRate, percentile, type Source, simulate } from '../tools/simulate.js';
 
 const M = 1e6;
 const greedy = (neighbor: number, flow: number, rateBps = 300 * M, extra: Partial<Source> = {}): Source => ({

@@ -32,7 +32,7 @@ import { parseArgs } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deriveSessionKeys, selectBackend, tunnelKeyPair } from '../../crypto/index.js';
-import { isRoot, Lab, type Proc } from '../../src/netns.js';
+import { isRoot, Lab, type Proc } from '../../tools/lab.js';
 
 interface Arch {
   /** process.arch of the foreign Node. */

@@ -3,10 +3,9 @@
  * ScroogeError line, table output, and the default paths.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { ScroogeError } from '../../crypto/index.js';
+import { ScroogeError } from '../crypto/index.js';
 
 /** Default state directory; SCROOGE_STATE_DIR overrides it (several nodes on one host, tests). */
-export const DEFAULT_STATE_DIR = process.env.SCROOGE_STATE_DIR ?? '/var/lib/scrooge';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 

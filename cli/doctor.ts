@@ -1,8 +1,8 @@
 /** `scrooge doctor`: the checks of src/doctor.ts, as a table or JSON. */
-import { loadConfig, SETTINGS, upFlagOptions } from '../config.js';
-import { type CheckResult, runChecks } from '../doctor.js';
-import { VERSION } from '../version.js';
-import { flag, parseFlags, printJson } from './common.js';
+import { loadConfig, SETTINGS, upFlagOptions } from '../src/config.js';
+import { type CheckResult, runChecks } from '../src/doctor.js';
+import { VERSION } from '../src/version.js';
+import { flag, parseFlags, printJson } from '../src/flags.js';
 
 export const DOCTOR_HELP = `usage: scrooge doctor [--json] [--config FILE] [scrooge up options]
 

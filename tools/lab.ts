@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { findSystemBinary } from './system.js';
+import { findSystemBinary } from '../src/system.js';
 
 /** nftables by absolute path: under npm scripts `nft` on PATH is @vercel/nft's CLI. */
 export const NFT = findSystemBinary('nft') ?? '/usr/sbin/nft';

@@ -18,15 +18,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ScroogeError } from '../../crypto/index.js';
-import { apiRequest } from '../api.js';
-import { flag, type OptionSpec, parseFlags, str } from '../cli/common.js';
-import { formatRate, parseDuration, parseRate } from '../config.js';
-import type { NeighborInfo } from '../daemon.js';
-import { hasCommand, isRoot, Lab, NFT, type Proc, waitFor } from '../netns.js';
+import { apiRequest } from '../../src/api.js';
+import { flag, type OptionSpec, parseFlags, str } from '../../src/flags.js';
+import { formatRate, parseDuration, parseRate } from '../../src/config.js';
+import type { NeighborInfo } from '../../src/daemon.js';
+import { hasCommand, isRoot, Lab, NFT, type Proc, waitFor } from '../lab.js';
 import { lineChart, type Series } from '../svg.js';
-import { defaultBackend } from '../index.js';
-import { generateIdentityWith, writeKeyFile } from '../keyfile.js';
-import { findSystemBinary } from '../system.js';
+import { defaultBackend } from '../../src/index.js';
+import { generateIdentityWith, writeKeyFile } from '../../src/keyfile.js';
+import { findSystemBinary } from '../../src/system.js';
 
 export const DEMO_HELP = `usage: scrooge demo [--duration 60s] [--capacity 40mbit] [--out FILE] [--keep] [--plain] [--check]
 
@@ -46,7 +46,7 @@ SVG plot of the run. Needs root. Removes everything it created on exit.
   --check        check what the demo shows (shares, capacity, filter) and exit 1
                  if it is not so (for CI)`;
 
-const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const TRAFFIC = fileURLToPath(new URL('./traffic.js', import.meta.url));
 
 interface Node {

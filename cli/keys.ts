@@ -1,17 +1,12 @@
 /** `scrooge keygen` and `scrooge inspect`. */
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import {
-  DEFAULT_TUN_PREFIX,
-  fromBase64Exact,
-  linkLocalAddress,
-  ScroogeError,
-  tunName,
-  validateTunPrefix,
-} from '../../crypto/index.js';
-import { defaultBackend } from '../index.js';
-import { generateIdentityWith, loadIdentityWith, writeKeyFile } from '../keyfile.js';
-import { DEFAULT_STATE_DIR, flag, parseFlags, printJson, str, strs, table } from './common.js';
+import { fromBase64Exact, ScroogeError } from '../crypto/index.js';
+import { DEFAULT_TUN_PREFIX, linkLocalAddress, tunName, validateTunPrefix } from '../dataplane/names.js';
+import { defaultBackend } from '../src/index.js';
+import { generateIdentityWith, loadIdentityWith, writeKeyFile } from '../src/keyfile.js';
+import { DEFAULT_STATE_DIR } from '../src/state.js';
+import { flag, parseFlags, printJson, str, strs, table } from '../src/flags.js';
 
 export const KEYGEN_HELP = `usage: scrooge keygen [--out FILE] [--force]
 

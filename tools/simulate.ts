@@ -6,7 +6,7 @@
  * Each packet carries its arrival time in its first bytes, so delays are
  * measured on what the scheduler really releases.
  */
-import { DirectionScheduler, PASS, QUEUED, type SchedulerLimits } from './scheduler.js';
+import { DirectionScheduler, PASS, QUEUED, type SchedulerLimits } from '../dataplane/tc/scheduler.js';
 
 export type SourceKind =
   | { kind: 'constant'; rateBps: number }

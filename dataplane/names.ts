@@ -10,7 +10,8 @@
  *   the first 8 bytes of sha256(node's Ed25519 public key).
  */
 import { createHash } from 'node:crypto';
-import { ScroogeError } from './errors.js';
+import { ScroogeError } from '../crypto/index.js';
+import { formatIPv6 } from './sockaddr.js';
 
 export const IFNAME_MAX = 15;
 export const DEFAULT_TUN_PREFIX = 'scr';
@@ -61,28 +62,4 @@ export function linkLocalBytes(publicKey: Uint8Array): Uint8Array {
 /** The node's tunnel link-local address in canonical text form (RFC 5952). */
 export function linkLocalAddress(publicKey: Uint8Array): string {
   return formatIPv6(linkLocalBytes(publicKey));
-}
-
-/** RFC 5952 text of a 16-byte IPv6 address (longest zero run compressed). */
-export function formatIPv6(a: Uint8Array): string {
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(((a[i] as number) << 8) | (a[i + 1] as number));
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = words.map((w) => w.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }

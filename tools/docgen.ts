@@ -4,15 +4,15 @@
  * with each limit's reason taken from its doc comment). Each part sits
  * between `<!-- NAME:begin -->` and `<!-- NAME:end -->`.
  *
- *   node dist/src/docgen.js          rewrite README.md in place
- *   node dist/src/docgen.js --check  exit 1 if README.md is out of date
+ *   node dist/tools/docgen.js          rewrite README.md in place
+ *   node dist/tools/docgen.js --check  exit 1 if README.md is out of date
  *
  * test/readme.test.ts runs the check.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SETTINGS } from './config.js';
-import { LIMITS, PROTOCOL } from './limits.js';
+import { SETTINGS } from '../src/config.js';
+import { LIMITS, PROTOCOL } from '../src/limits.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const README_PATH = `${ROOT}README.md`;
@@ -100,7 +100,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const next = regenerate(current);
   if (process.argv.includes('--check')) {
     if (next !== current) {
-      process.stderr.write('README.md is out of date: run `node dist/src/docgen.js`\n');
+      process.stderr.write('README.md is out of date: run `node dist/tools/docgen.js`\n');
       process.exit(1);
     }
   } else if (next !== current) {

@@ -1,8 +1,8 @@
 /** `scrooge set …` and `scrooge accounting`. */
-import { ScroogeError } from '../../crypto/index.js';
-import { apiRequest } from '../api.js';
+import { ScroogeError } from '../crypto/index.js';
+import { apiRequest } from '../src/api.js';
 import { socketPath } from './daemon.js';
-import { flag, type OptionSpec, parseFlags, printJson, table } from './common.js';
+import { flag, type OptionSpec, parseFlags, printJson, table } from '../src/flags.js';
 
 const OPTIONS: OptionSpec = { api: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' } };
 

@@ -5,12 +5,12 @@
  * SCROOGE_DEBUG=1.
  */
 import { isScroogeError } from '../crypto/index.js';
-import { NEIGHBORS_HELP, neighbors, STATUS_HELP, status, UP_HELP, up } from './cli/daemon.js';
-import { DEMO_HELP, demo } from './demo/demo.js';
-import { DOCTOR_HELP, doctor } from './cli/doctor.js';
-import { VERSION } from './version.js';
-import { INSPECT_HELP, inspect, KEYGEN_HELP, keygen } from './cli/keys.js';
-import { ACCOUNTING_HELP, accounting, SET_HELP, set } from './cli/traffic.js';
+import { NEIGHBORS_HELP, neighbors, STATUS_HELP, status, UP_HELP, up } from './daemon.js';
+import { DEMO_HELP, demo } from '../tools/demo/demo.js';
+import { DOCTOR_HELP, doctor } from './doctor.js';
+import { VERSION } from '../src/version.js';
+import { INSPECT_HELP, inspect, KEYGEN_HELP, keygen } from './keys.js';
+import { ACCOUNTING_HELP, accounting, SET_HELP, set } from './traffic.js';
 
 type Command = { run: (args: string[]) => number | Promise<number>; help: string; summary: string };
 

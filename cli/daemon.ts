@@ -1,13 +1,14 @@
 /** `scrooge up`, and the commands that talk to a running daemon. */
 import { join } from 'node:path';
-import { apiRequest } from '../api.js';
-import { ScroogeError } from '../../crypto/index.js';
-import type { Logger } from '../../dataplane/log.js';
-import { type DaemonConfig, loadConfig, SETTINGS, upFlagOptions } from '../config.js';
-import { describe, runChecks } from '../doctor.js';
-import { Daemon, type NeighborInfo } from '../daemon.js';
-import { createLogger } from '../log.js';
-import { DEFAULT_STATE_DIR, flag, type OptionSpec, type Parsed, parseFlags, printJson, str, table } from './common.js';
+import { apiRequest } from '../src/api.js';
+import { ScroogeError } from '../crypto/index.js';
+import type { Logger } from '../dataplane/log.js';
+import { type DaemonConfig, loadConfig, SETTINGS, upFlagOptions } from '../src/config.js';
+import { describe, runChecks } from '../src/doctor.js';
+import { Daemon, type NeighborInfo } from '../src/daemon.js';
+import { createLogger } from '../src/log.js';
+import { DEFAULT_STATE_DIR } from '../src/state.js';
+import { flag, type OptionSpec, type Parsed, parseFlags, printJson, str, table } from '../src/flags.js';
 
 export const UP_HELP = `usage: scrooge up [--config FILE] [options]
 
