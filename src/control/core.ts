@@ -59,10 +59,11 @@ import {
   tunnelKeyPair,
 } from '../../crypto/index.js';
 import { DEAD_AFTER_MS, REKEY_AFTER_MS } from '../../dataplane/session.js';
-import { isLinkLocal6, type SockAddr } from '../../dataplane/sockaddr.js';
+import type { SockAddr } from '../../dataplane/sockaddr.js';
 import { TokenBucket } from '../../dataplane/tc/bucket.js';
 import { LIMITS } from '../limits.js';
 import { SeqFloors } from './floors.js';
+import { type Source, SourceGuard } from './guard.js';
 import {
   BROADCAST_KEY,
   type ControlMessage,
@@ -101,10 +102,7 @@ export interface TunnelHealth {
   rekeyDue?: boolean;
 }
 
-export interface Source {
-  iface: string;
-  addr: SockAddr;
-}
+export type { Source } from './guard.js';
 
 export interface CoreOptions {
   backend: CryptoBackend;
@@ -220,22 +218,14 @@ export class ControlCore {
   readonly floors: SeqFloors;
   private readonly opts: CoreOptions;
   private readonly up = new Map<string, { nextHelloMs: number; burst: number }>();
-  private readonly buckets = new Map<string, TokenBucket>();
-  private readonly verifyBudget = TokenBucket.counting(LIMITS.globalVerifiesPerSec, LIMITS.globalVerifiesPerSec, 0);
-  /** Verifications for established links, apart from the global budget strangers share. */
-  private readonly establishedVerifyBudget = TokenBucket.counting(
-    LIMITS.establishedVerifiesPerSec,
-    LIMITS.establishedVerifiesPerSec,
-    0,
-  );
-  /** Bytes received from / sent to each unicast source (least recently seen first; bounded). */
-  private readonly traffic = new Map<string, { rx: number; tx: number; at: number }>();
+  private readonly guard: SourceGuard;
   private nextPeerHelloMs = 0;
   private peerBurst = 0;
 
   constructor(opts: CoreOptions) {
     this.opts = opts;
     this.floors = opts.floors ?? new SeqFloors(LIMITS.seqFloorLinks);
+    this.guard = new SourceGuard(opts.peers ?? [], opts.neighborTimeoutMs);
   }
 
   get publicKey(): Uint8Array {
@@ -301,12 +291,12 @@ export class ControlCore {
         c.dropNotMesh++;
         return [];
       }
-      if (!this.answerable(from)) {
+      if (!this.guard.answerable(from)) {
         c.dropNotLinkLocal++;
         return [];
       }
       // only sources we may answer get an entry: a flood of other sources cannot evict their credit
-      this.credit(from, bytes.length, nowMs);
+      this.guard.credit(from, bytes.length, nowMs);
       let msg: ControlMessage;
       try {
         msg = decodeControlMessage(bytes);
@@ -337,10 +327,7 @@ export class ControlCore {
       }
       // Whose budget pays for the verification: an established link's own (a flood of other keys from
       // its address, spoofed or not, cannot spend it), everyone else's per-source bucket and the global one.
-      const paid =
-        link !== undefined && established(link)
-          ? link.budget.spend(nowMs) && this.establishedVerifyBudget.spend(nowMs)
-          : this.admit(from, nowMs) && this.verifyBudget.spend(nowMs);
+      const paid = this.guard.pay(from, link !== undefined && established(link) ? link.budget : undefined, nowMs);
       if (!paid) {
         c.dropRateLimited++;
         return [];
@@ -764,7 +751,7 @@ export class ControlCore {
         out.push(...this.setState(link, 'down', 'answered session never used'));
       }
     }
-    this.pruneBuckets(nowMs);
+    this.guard.prune(nowMs);
     return out;
   }
 
@@ -772,27 +759,6 @@ export class ControlCore {
     const r = this.opts.random(2);
     const u = (((r[0] as number) << 8) | (r[1] as number)) / 65535; // 0..1
     return this.opts.helloIntervalMs * (1 + LIMITS.helloJitter * (2 * u - 1));
-  }
-
-  // --- rate limiting ----------------------------------------------------------------------
-
-  private sourceKey(s: Source): string {
-    return `${s.iface}|${s.addr.family}|${toBase64(s.addr.address)}`;
-  }
-
-  private admit(s: Source, nowMs: number): boolean {
-    const k = this.sourceKey(s);
-    let b = this.buckets.get(k);
-    if (!b) {
-      if (this.buckets.size >= LIMITS.rateLimiterSources) {
-        // evict the least recently used (Map keeps insertion order; we re-insert on use)
-        const first = this.buckets.keys().next();
-        if (!first.done) this.buckets.delete(first.value);
-      }
-      b = TokenBucket.counting(LIMITS.perSourceMessagesPerSec, LIMITS.perSourceBurst, nowMs);
-    } else this.buckets.delete(k);
-    this.buckets.set(k, b);
-    return b.spend(nowMs);
   }
 
   // --- the neighbour table ------------------------------------------------------------------
@@ -816,44 +782,13 @@ export class ControlCore {
     let best: Link | undefined;
     for (const l of this.links.values()) {
       if (l.state === 'up' || l.lastHandshakeMs !== undefined) continue;
-      if (this.opts.isConfigured?.(l.pkB64) || this.isConfiguredPeer(l.control)) continue;
+      if (this.opts.isConfigured?.(l.pkB64) || this.guard.isConfiguredPeer(l.control)) continue;
       if (best === undefined || l.lastHeardMs < best.lastHeardMs) best = l;
     }
     return best;
   }
 
   // --- anti-amplification ------------------------------------------------------------------
-
-  /** Unicast sources we may answer: link-local ones (on the interface they came in on) and --peer addresses. */
-  private answerable(s: Source): boolean {
-    if (s.addr.family === 6 && isLinkLocal6(s.addr.address)) return true;
-    return this.isConfiguredPeer(s.addr);
-  }
-
-  private isConfiguredPeer(a: SockAddr): boolean {
-    return (this.opts.peers ?? []).some((p) => p.addr.family === a.family && bytesEqual(p.addr.address, a.address));
-  }
-
-  private trafficKey(iface: string, a: SockAddr): string {
-    return `${iface}|${a.family}|${toBase64(a.address)}`;
-  }
-
-  /** Every datagram from a unicast source earns it credit (QUIC counts all datagrams too). */
-  private credit(from: Source, bytes: number, nowMs: number): void {
-    const k = this.trafficKey(from.iface, from.addr);
-    let e = this.traffic.get(k);
-    if (e) this.traffic.delete(k);
-    else {
-      if (this.traffic.size >= LIMITS.rateLimiterSources) {
-        const first = this.traffic.keys().next();
-        if (!first.done) this.traffic.delete(first.value);
-      }
-      e = { rx: 0, tx: 0, at: nowMs };
-    }
-    e.rx += bytes;
-    e.at = nowMs;
-    this.traffic.set(k, e);
-  }
 
   /** Has a link at this address completed a handshake (the address answered with its key)? */
   private proven(iface: string, a: SockAddr): boolean {
@@ -865,43 +800,21 @@ export class ControlCore {
 
   /**
    * The last step of every entry point: a unicast send to an address that has
-   * not completed a handshake goes only while what we sent it stays within
-   * amplificationFactor × what it sent us; otherwise it is withheld (counted).
-   * An address we never heard from (evicted, or never seen) gets nothing.
+   * not completed a handshake goes only within the guard's amplification
+   * budget (3x what it sent us); otherwise it is withheld (counted).
    */
   private limitAmplification(actions: Action[], nowMs: number): Action[] {
     if (!actions.some((a) => a.kind === 'send')) return actions;
     const out: Action[] = [];
     for (const a of actions) {
-      if (a.kind !== 'send' || isMulticast6(a.to) || this.isConfiguredPeer(a.to) || this.proven(a.iface, a.to)) {
+      if (a.kind !== 'send' || isMulticast6(a.to) || this.guard.isConfiguredPeer(a.to) || this.proven(a.iface, a.to)) {
         out.push(a);
         continue;
       }
-      const e = this.traffic.get(this.trafficKey(a.iface, a.to));
-      const size = maxMessageBytes(a.message.type);
-      if (e === undefined || e.tx + size > LIMITS.amplificationFactor * e.rx) {
-        this.counters.txWithheldAmplification++;
-        continue;
-      }
-      e.tx += size;
-      e.at = nowMs;
-      out.push(a);
+      if (this.guard.allowSend(a.iface, a.to, maxMessageBytes(a.message.type), nowMs)) out.push(a);
+      else this.counters.txWithheldAmplification++;
     }
     return out;
-  }
-
-  private pruneBuckets(nowMs: number): void {
-    // a bucket idle long enough to be full again carries no information
-    const idle = (LIMITS.perSourceBurst / LIMITS.perSourceMessagesPerSec) * 1000;
-    for (const [k, b] of this.buckets) {
-      if (nowMs - b.lastMs < idle) break; // insertion order = recency order
-      this.buckets.delete(k);
-    }
-    // a source silent for the neighbour timeout owes and is owed nothing any more
-    for (const [k, e] of this.traffic) {
-      if (nowMs - e.at < this.opts.neighborTimeoutMs) break;
-      this.traffic.delete(k);
-    }
   }
 
   /** Links for status output. */

@@ -7,8 +7,8 @@
  *              in $SCROOGE_CROSS_CACHE, default ~/.cache/scrooge-cross)
  *   prebuild   prebuilds/linux-<arch> is built (scripts/prebuild.mjs) and fresh
  *   cmsg       test/native/cmsg_test.c, cross-compiled, run under qemu
- *   unit       every unit test file (ava, worker threads; SIMULATIONS only where
- *              sodium loads) under the foreign
+ *   unit       every unit test file but the long protocol SIMULATIONS (ava,
+ *              worker threads) under the foreign
  *              Node, loading the prebuilt addon (PREBUILDS_ONLY=1)
  *   probe      test/cross/probe.ts: the addon's UDP, GSO/GRO, TUN and
  *              rtnetlink paths in a fresh namespace
@@ -44,15 +44,12 @@ interface Arch {
   prebuild: string;
   cc: string;
   bigEndian: boolean;
-  /** sodium-native ships a build for it (otherwise the crypto is pure JS, 10-30x slower under qemu). */
-  sodium: boolean;
 }
 
 /**
  * Long simulations of the control protocol (minutes of simulated time, thousands of signature
- * checks): architecture-independent JS that runs natively in `npm test`. Under qemu with the
- * pure-JS crypto they would take most of CI's time, so there they are left out, and the matrix
- * line says so.
+ * checks): architecture-independent JS that runs natively in `npm test`. Under qemu they took
+ * most of CI's time (5-7 minutes per architecture), so the matrix leaves them out and says so.
  */
 const SIMULATIONS = ['control-core.test.js', 'control-hostile.test.js'];
 
@@ -65,7 +62,6 @@ const ARCHES: Arch[] = [
     prebuild: 'linux-arm64',
     cc: 'aarch64-linux-gnu-gcc',
     bigEndian: false,
-    sodium: true,
   },
   {
     arch: 'arm',
@@ -75,7 +71,6 @@ const ARCHES: Arch[] = [
     prebuild: 'linux-arm',
     cc: 'arm-linux-gnueabihf-gcc',
     bigEndian: false,
-    sodium: false,
   },
   {
     arch: 's390x',
@@ -85,7 +80,6 @@ const ARCHES: Arch[] = [
     prebuild: 'linux-s390x',
     cc: 's390x-linux-gnu-gcc',
     bigEndian: true,
-    sodium: false,
   },
 ];
 
@@ -179,7 +173,7 @@ function unitTests(a: Arch, node: string): string {
   const all = readdirSync(join(root, 'dist/test')).filter(
     (f) => f.endsWith('.test.js') && !f.includes('integration') && f !== 'readme.test.js',
   );
-  const left = a.sodium ? [] : all.filter((f) => SIMULATIONS.includes(f));
+  const left = all.filter((f) => SIMULATIONS.includes(f));
   const tests = all.filter((f) => !left.includes(f)).map((f) => join('dist/test', f));
   const r = spawnSync(
     a.qemu,
@@ -210,7 +204,8 @@ function unitTests(a: Arch, node: string): string {
   const reasons = [
     ...new Set([...r.stdout.matchAll(/^ok \d+ .*\((skipped: [^)]*|needs [^)]*)\) # SKIP/gm)].map((m) => m[1])),
   ];
-  const notRun = left.length > 0 ? `; not run here (pure-JS crypto under qemu): ${left.join(', ')}` : '';
+  const notRun =
+    left.length > 0 ? `; not run under qemu (architecture-independent, run natively): ${left.join(', ')}` : '';
   return `${c.pass} passed${c.skip ? `, ${c.skip} skipped (${reasons.join('; ')})` : ''} in ${tests.length} files${notRun}`;
 }
 
