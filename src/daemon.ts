@@ -17,7 +17,6 @@
  * fails anyway is logged and contained (run()).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
@@ -69,8 +68,9 @@ import { type Received, ControlSocket } from './control/socket.js';
 import { type IfaceInfo, InterfaceWatcher, readInterfaces } from './interfaces.js';
 import { loadOrCreateIdentity } from './keyfile.js';
 import { LIMITS } from './limits.js';
-import { FORWARDING_SYSCTLS, ForwardingFilter } from './filter.js';
-import { type MetricFamily, renderMetrics } from './metrics.js';
+import { ForwardingFilter } from './filter.js';
+import { ForwardingSysctls } from './sysctl.js';
+import { filterFamilies, type MetricFamily, renderMetrics, socketFamilies, tcFamilies } from './metrics.js';
 import { acquireLock, ensureStateDir, fileFloorStore, fileSeqStore, type StateLock } from './state.js';
 import { SeqFloors, type FloorStore } from './control/floors.js';
 import { AccountingBook } from './accounting.js';
@@ -141,8 +141,8 @@ export class Daemon implements ApiHandler {
   /** Per-neighbour traffic settings by public key (config file, then `scrooge set`). */
   private readonly nbSettings = new Map<string, NeighborSettings>();
   private readonly accounting_ = new AccountingBook(LIMITS.accountingMaxKeys);
-  /** Sysctls changed by --enable-forwarding, with their previous values. */
-  private readonly sysctlsChanged = new Map<string, string>();
+  /** The forwarding sysctls, and what --enable-forwarding changed of them. */
+  private readonly sysctls: ForwardingSysctls;
   private readonly peers: Array<{ addr: SockAddr; iface: string }>;
 
   private constructor(cfg: DaemonConfig, log: Logger, identity: Identity, backend: CryptoBackend, lock: StateLock) {
@@ -185,6 +185,7 @@ export class Daemon implements ApiHandler {
     const maxMtu = Math.min(9000, Math.max(1280, cfg.mtu ?? ifaceMtu - 60));
     this.dp = new Dataplane({ backend, log: log.child({ part: 'dataplane' }), gso: cfg.gso, gro: cfg.gro, maxMtu });
     this.filter = new ForwardingFilter(cfg.forwarding, cfg.interfaces, log.child({ part: 'filter' }));
+    this.sysctls = new ForwardingSysctls(log.child({ part: 'sysctl' }));
     for (const [pk, s] of Object.entries(cfg.neighbors)) this.nbSettings.set(pk, { ...s });
     this.tc = new TrafficControl(
       { capacityBps: cfg.capacity, share: cfg.share, algorithm: cfg.scheduler },
@@ -235,7 +236,7 @@ export class Daemon implements ApiHandler {
   private async startParts(): Promise<void> {
     const log = this.log;
     this.filter.start();
-    if (this.cfg.enableForwarding) this.enableForwarding();
+    if (this.cfg.enableForwarding) this.sysctls.enable();
     this.sock = new ControlSocket(
       this.cfg.port,
       (r) => this.onDatagram(r),
@@ -622,51 +623,6 @@ export class Daemon implements ApiHandler {
     };
   }
 
-  private enableForwarding(): void {
-    for (const path of FORWARDING_SYSCTLS) {
-      try {
-        const prev = readFileSync(path, 'utf8').trim();
-        if (prev !== '1') {
-          writeFileSync(path, '1');
-          this.sysctlsChanged.set(path, prev);
-        }
-      } catch (e) {
-        throw new ScroogeError('ERR_PERMISSION', `--enable-forwarding: cannot set ${path}: ${(e as Error).message}`);
-      }
-    }
-    this.log.info('IP forwarding enabled', {
-      changed: [...this.sysctlsChanged.keys()].join(',') || 'none (already on)',
-    });
-  }
-
-  /** Puts back exactly what enableForwarding changed, unless someone has changed it since. */
-  private restoreSysctls(): void {
-    for (const [path, prev] of this.sysctlsChanged) {
-      try {
-        const now = readFileSync(path, 'utf8').trim();
-        if (now !== '1') {
-          this.log.info('a sysctl was changed by someone else since start; leaving it', { path, value: now });
-          continue;
-        }
-        writeFileSync(path, prev);
-      } catch (e) {
-        this.log.warn('cannot restore a sysctl', { path, error: (e as Error).message });
-      }
-    }
-    this.sysctlsChanged.clear();
-  }
-
-  private forwardingState(): { ipv4: boolean; ipv6: boolean } {
-    const read = (p: string) => {
-      try {
-        return readFileSync(p, 'utf8').trim() === '1';
-      } catch {
-        return false;
-      }
-    };
-    return { ipv4: read(FORWARDING_SYSCTLS[0]), ipv6: read(FORWARDING_SYSCTLS[1]) };
-  }
-
   async status(): Promise<Record<string, unknown>> {
     const links = this.core.snapshot();
     const counters = await this.filter.counters();
@@ -712,7 +668,7 @@ export class Daemon implements ApiHandler {
         installed: this.filter.active && counters !== undefined,
         table: this.filter.mode === 'off' ? null : 'inet scrooge',
         dropped: counters ? { mesh: counters.meshDropped, notTunnel: counters.strictDropped } : null,
-        ipForwarding: this.forwardingState(),
+        ipForwarding: this.sysctls.state(),
       },
       summary,
     };
@@ -836,89 +792,18 @@ export class Daemon implements ApiHandler {
     return renderMetrics({ neighbors: this.neighbors(), control: this.core.counters }, await this.extraMetrics());
   }
 
-  /** Metric families of optional parts (traffic control, filter). */
+  /** Metric families of optional parts (traffic control, tunnel sockets, filter), from plain rows. */
   async extraMetrics(): Promise<MetricFamily[]> {
-    const out: MetricFamily[] = [];
-    const tcRows = [...this.tunnels.values()].flatMap((lt) => {
+    const tc = [...this.tunnels.values()].flatMap((lt) => {
       const st = this.tc.neighborStats(lt.tunnel);
-      return st ? [{ lt, st }] : [];
+      return st ? [{ neighbor: lt.pk, tun: lt.name, stats: st }] : [];
     });
-    const lab = (lt: LinkTunnel, direction: string) => ({ neighbor: lt.pk, tun: lt.name, direction });
-    out.push(
-      {
-        name: 'scrooge_tc_queue_packets',
-        type: 'gauge',
-        help: "Packets waiting in a neighbour's traffic-control queue.",
-        samples: tcRows.flatMap(({ lt, st }) => [
-          [lab(lt, 'ingress'), st.queue.ingress.packets],
-          [lab(lt, 'egress'), st.queue.egress.packets],
-        ]),
-      },
-      {
-        name: 'scrooge_tc_sent_bytes_total',
-        type: 'counter',
-        help: 'Inner bytes let through by traffic control.',
-        samples: tcRows.flatMap(({ lt, st }) => [
-          [lab(lt, 'ingress'), st.ingress.bytes],
-          [lab(lt, 'egress'), st.egress.bytes],
-        ]),
-      },
-      {
-        name: 'scrooge_tc_dropped_packets_total',
-        type: 'counter',
-        help: 'Packets dropped by traffic control, by reason.',
-        samples: tcRows.flatMap(({ lt, st }) => [
-          [{ ...lab(lt, 'ingress'), reason: 'queue_full' }, st.ingress.dropQueueFull],
-          [{ ...lab(lt, 'ingress'), reason: 'codel' }, st.ingress.dropCodel],
-          [{ ...lab(lt, 'egress'), reason: 'queue_full' }, st.egress.dropQueueFull],
-          [{ ...lab(lt, 'egress'), reason: 'codel' }, st.egress.dropCodel],
-        ]),
-      },
-      {
-        name: 'scrooge_tc_capacity_bits_per_second',
-        type: 'gauge',
-        help: 'Configured capacity per direction (0: unlimited).',
-        samples: [[{}, this.tc.settings.capacityBps ?? 0]],
-      },
-      {
-        name: 'scrooge_tc_share',
-        type: 'gauge',
-        help: 'Fraction of capacity for neighbour traffic.',
-        samples: [[{}, this.tc.settings.share]],
-      },
-    );
-    const socks = [...this.sockets];
-    out.push({
-      name: 'scrooge_tunnel_socket_dropped_datagrams_total',
-      type: 'counter',
-      help: 'Datagrams to a tunnel socket dropped before any crypto: malformed, or no tunnel holds the session id.',
-      samples: socks.flatMap(([iface, sk]) => [
-        [{ iface, reason: 'malformed' }, sk.counters.dropMalformed],
-        [{ iface, reason: 'unknown_session' }, sk.counters.dropUnknownSession],
-      ]),
-    });
-    const f = await this.filter.counters();
-    if (f) {
-      out.push({
-        name: 'scrooge_filter_dropped_packets_total',
-        type: 'counter',
-        help: 'Forwarded packets dropped by the forwarding filter.',
-        samples: [
-          [{ rule: 'mesh' }, f.meshDropped.packets],
-          [{ rule: 'not_tunnel' }, f.strictDropped.packets],
-        ],
-      });
-      out.push({
-        name: 'scrooge_filter_dropped_bytes_total',
-        type: 'counter',
-        help: 'Bytes of forwarded packets dropped by the forwarding filter.',
-        samples: [
-          [{ rule: 'mesh' }, f.meshDropped.bytes],
-          [{ rule: 'not_tunnel' }, f.strictDropped.bytes],
-        ],
-      });
-    }
-    return out;
+    const sockets = [...this.sockets].map(([iface, sk]) => ({ iface, counters: sk.counters }));
+    return [
+      ...tcFamilies(tc, this.tc.settings),
+      ...socketFamilies(sockets),
+      ...filterFamilies(await this.filter.counters()),
+    ];
   }
 
   // --- lifecycle -----------------------------------------------------------------------------------
@@ -944,7 +829,7 @@ export class Daemon implements ApiHandler {
     await this.metricsServer?.close();
     if (!opts.keepFilter) {
       await this.filter.stop();
-      this.restoreSysctls();
+      this.sysctls.restore();
     } else if (this.filter.active) {
       this.log.warn('leaving the forwarding filter in place', { table: 'inet scrooge', reason });
     }

@@ -104,3 +104,113 @@ export function renderMetrics(snap: MetricsSnapshot, extra: MetricFamily[]): str
   for (const e of extra) m.add(e.name, e.type, e.help, e.samples);
   return m.toString();
 }
+
+type Direction = 'ingress' | 'egress';
+interface TcRow {
+  neighbor: string;
+  tun: string;
+  stats: {
+    queue: Record<Direction, { packets: number; bytes: number }>;
+    ingress: { bytes: number; dropQueueFull: number; dropCodel: number };
+    egress: { bytes: number; dropQueueFull: number; dropCodel: number };
+  };
+}
+
+const lab = (neighbor: string, tun: string, direction: Direction) => ({ neighbor, tun, direction });
+
+/** Traffic control per neighbour and direction, and its settings. */
+export function tcFamilies(
+  rows: TcRow[],
+  settings: { capacityBps: number | undefined; share: number },
+): MetricFamily[] {
+  const out: MetricFamily[] = [];
+  out.push(
+    {
+      name: 'scrooge_tc_queue_packets',
+      type: 'gauge',
+      help: "Packets waiting in a neighbour's traffic-control queue.",
+      samples: rows.flatMap(({ neighbor, tun, stats: st }) => [
+        [lab(neighbor, tun, 'ingress'), st.queue.ingress.packets],
+        [lab(neighbor, tun, 'egress'), st.queue.egress.packets],
+      ]),
+    },
+    {
+      name: 'scrooge_tc_sent_bytes_total',
+      type: 'counter',
+      help: 'Inner bytes let through by traffic control.',
+      samples: rows.flatMap(({ neighbor, tun, stats: st }) => [
+        [lab(neighbor, tun, 'ingress'), st.ingress.bytes],
+        [lab(neighbor, tun, 'egress'), st.egress.bytes],
+      ]),
+    },
+    {
+      name: 'scrooge_tc_dropped_packets_total',
+      type: 'counter',
+      help: 'Packets dropped by traffic control, by reason.',
+      samples: rows.flatMap(({ neighbor, tun, stats: st }) => [
+        [{ ...lab(neighbor, tun, 'ingress'), reason: 'queue_full' }, st.ingress.dropQueueFull],
+        [{ ...lab(neighbor, tun, 'ingress'), reason: 'codel' }, st.ingress.dropCodel],
+        [{ ...lab(neighbor, tun, 'egress'), reason: 'queue_full' }, st.egress.dropQueueFull],
+        [{ ...lab(neighbor, tun, 'egress'), reason: 'codel' }, st.egress.dropCodel],
+      ]),
+    },
+    {
+      name: 'scrooge_tc_capacity_bits_per_second',
+      type: 'gauge',
+      help: 'Configured capacity per direction (0: unlimited).',
+      samples: [[{}, settings.capacityBps ?? 0]],
+    },
+    {
+      name: 'scrooge_tc_share',
+      type: 'gauge',
+      help: 'Fraction of capacity for neighbour traffic.',
+      samples: [[{}, settings.share]],
+    },
+  );
+  return out;
+}
+
+/** Datagrams the interfaces' tunnel sockets dropped before any crypto. */
+export function socketFamilies(
+  sockets: Array<{ iface: string; counters: { dropMalformed: number; dropUnknownSession: number } }>,
+): MetricFamily[] {
+  const out: MetricFamily[] = [];
+  out.push({
+    name: 'scrooge_tunnel_socket_dropped_datagrams_total',
+    type: 'counter',
+    help: 'Datagrams to a tunnel socket dropped before any crypto: malformed, or no tunnel holds the session id.',
+    samples: sockets.flatMap(({ iface, counters }) => [
+      [{ iface, reason: 'malformed' }, counters.dropMalformed],
+      [{ iface, reason: 'unknown_session' }, counters.dropUnknownSession],
+    ]),
+  });
+  return out;
+}
+
+/** The forwarding filter's drop counters (none when the filter is off or unreadable). */
+export function filterFamilies(
+  f: { meshDropped: { packets: number; bytes: number }; strictDropped: { packets: number; bytes: number } } | undefined,
+): MetricFamily[] {
+  const out: MetricFamily[] = [];
+  if (f) {
+    out.push({
+      name: 'scrooge_filter_dropped_packets_total',
+      type: 'counter',
+      help: 'Forwarded packets dropped by the forwarding filter.',
+      samples: [
+        [{ rule: 'mesh' }, f.meshDropped.packets],
+        [{ rule: 'not_tunnel' }, f.strictDropped.packets],
+      ],
+    });
+    out.push({
+      name: 'scrooge_filter_dropped_bytes_total',
+      type: 'counter',
+      help: 'Bytes of forwarded packets dropped by the forwarding filter.',
+      samples: [
+        [{ rule: 'mesh' }, f.meshDropped.bytes],
+        [{ rule: 'not_tunnel' }, f.strictDropped.bytes],
+      ],
+    });
+  }
+  return out;
+}
