@@ -67,14 +67,7 @@ async function main(): Promise<void> {
   const cleanup = () => lab.cleanup();
   process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
-    const s = lab.addNs('s');
-    lab.bridge(s, 'br');
-    const ns: Record<string, string> = {};
-    for (const x of ['n', 'p', 'x']) {
-      ns[x] = lab.addNs(x);
-      lab.veth(ns[x], `v${x}`, s, `p${x}`);
-      lab.enslave(s, `p${x}`, 'br');
-    }
+    const ns = lab.bridged(['n', 'p', 'x']);
     const sources = Array.from({ length: 20 }, (_, i) => `fe80::6:${(i + 1).toString(16)}`);
     for (const a of sources) lab.ip(ns.x as string, 'addr', 'add', `${a}/64`, 'dev', 'vx', 'nodad');
     await lab.ready();
@@ -94,7 +87,7 @@ async function main(): Promise<void> {
 
     // what an on-link attacker sniffs: control messages and tunnel datagrams to n
     const pcap = join(lab.dir, 'capture.pcap');
-    const dump = lab.spawn(s, ['tcpdump', '-i', 'pn', '-U', '-n', '-w', pcap, 'udp']);
+    const dump = lab.spawn(ns.s as string, ['tcpdump', '-i', 'pn', '-U', '-n', '-w', pcap, 'udp']);
     await dump.waitLine((l) => l.includes('listening on'), 10_000, 'tcpdump');
     lab.exec(ns.p as string, ['ping', '-c', '20', '-i', '0.05', '10.88.1.1']);
     await new Promise((r) => setTimeout(r, 6000)); // a hello round

@@ -67,7 +67,7 @@ import { SeqSource } from './control/seq.js';
 import { type Received, ControlSocket } from './control/socket.js';
 import { type IfaceInfo, InterfaceWatcher, readInterfaces } from './interfaces.js';
 import { loadOrCreateIdentity } from './keyfile.js';
-import { LIMITS } from './limits.js';
+import { LIMITS, schedulerLimits } from './limits.js';
 import { ForwardingFilter } from './filter.js';
 import { ForwardingSysctls } from './sysctl.js';
 import { filterFamilies, type MetricFamily, renderMetrics, socketFamilies, tcFamilies } from './metrics.js';
@@ -189,17 +189,7 @@ export class Daemon implements ApiHandler {
     for (const [pk, s] of Object.entries(cfg.neighbors)) this.nbSettings.set(pk, { ...s });
     this.tc = new TrafficControl(
       { capacityBps: cfg.capacity, share: cfg.share, algorithm: cfg.scheduler },
-      {
-        queuePackets: LIMITS.queuePackets,
-        queueBytes: LIMITS.queueBytes,
-        totalQueueBytes: LIMITS.totalQueueBytes,
-        flows: LIMITS.flowsPerNeighbor,
-        targetMs: LIMITS.codelTargetMs,
-        intervalMs: LIMITS.codelIntervalMs,
-        bucketDepthMs: LIMITS.bucketDepthMs,
-        quantumBytes: 1514,
-        maxPacket: this.dp.maxMtu,
-      },
+      schedulerLimits(this.dp.maxMtu),
       () => performance.now(),
       log.child({ part: 'tc' }),
     );

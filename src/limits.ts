@@ -16,6 +16,7 @@ import {
   REKEY_AFTER_MESSAGES,
   REKEY_AFTER_MS,
 } from '../dataplane/session.js';
+import type { SchedulerLimits } from '../dataplane/tc/scheduler.js';
 import { MAX_CONTROL_MESSAGE_BYTES } from './control/messages.js';
 
 export const LIMITS = {
@@ -138,11 +139,28 @@ export const LIMITS = {
   codelTargetMs: 5,
   /** CoDel interval. */
   codelIntervalMs: 100,
+  /** DRR quantum of the schedulers and of the flow queues inside a neighbour's queue: one full Ethernet frame. */
+  quantumBytes: 1514,
   /** Token-bucket depth: this much time at the configured rate (absorbs timer jitter). */
   bucketDepthMs: 5,
   /** Timer granularity of the scheduler pump while queues are backlogged. */
   pumpMs: 1,
 } as const;
+
+/** The traffic-control schedulers' limits (the daemon's; the simulator starts from them too). */
+export function schedulerLimits(maxPacket: number): SchedulerLimits {
+  return {
+    queuePackets: LIMITS.queuePackets,
+    queueBytes: LIMITS.queueBytes,
+    totalQueueBytes: LIMITS.totalQueueBytes,
+    flows: LIMITS.flowsPerNeighbor,
+    targetMs: LIMITS.codelTargetMs,
+    intervalMs: LIMITS.codelIntervalMs,
+    bucketDepthMs: LIMITS.bucketDepthMs,
+    quantumBytes: LIMITS.quantumBytes,
+    maxPacket,
+  };
+}
 
 /** Protocol constants (DESIGN.md), collected here for the README. */
 export const PROTOCOL = {

@@ -64,15 +64,9 @@ rootTest('two nodes on a veth: both reach up within 3 s of start and ping each o
 rootTest('three nodes on one bridge: a full mesh of three tunnels', async (t) => {
   const lab = new Lab('d3');
   t.teardown(() => lab.cleanup());
-  const s = lab.addNs('s');
-  lab.bridge(s, 'br');
+  const ns = lab.bridged(['a', 'b', 'c']);
   const nodes: DaemonHandle[] = [];
-  for (const x of ['a', 'b', 'c']) {
-    const ns = lab.addNs(x);
-    lab.veth(ns, `v${x}`, s, `p${x}`);
-    lab.enslave(s, `p${x}`, 'br');
-    nodes.push(await startDaemon(lab, ns, x, [`v${x}`]));
-  }
+  for (const x of ['a', 'b', 'c']) nodes.push(await startDaemon(lab, ns[x] as string, x, [`v${x}`]));
   await Promise.all(nodes.map((d) => waitUp(d, 2, 15_000)));
   for (const d of nodes) {
     t.is(tunDevices(lab, d.ns).length, 2, `${d.name} has two tunnel devices`);

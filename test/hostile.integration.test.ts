@@ -34,14 +34,7 @@ rootTest(
   async (t) => {
     const lab = new Lab('hs');
     t.teardown(() => lab.cleanup());
-    const s = lab.addNs('s');
-    lab.bridge(s, 'br');
-    const ns: Record<string, string> = {};
-    for (const x of ['n', 'x', 'r']) {
-      ns[x] = lab.addNs(x);
-      lab.veth(ns[x], `v${x}`, s, `p${x}`);
-      lab.enslave(s, `p${x}`, 'br');
-    }
+    const ns = lab.bridged(['n', 'x', 'r']);
     const sources = Array.from({ length: 20 }, (_, i) => `fe80::5:${(i + 1).toString(16)}`);
     for (const a of sources) lab.ip(ns.x as string, 'addr', 'add', `${a}/64`, 'dev', 'vx', 'nodad');
     await lab.ready();
@@ -97,14 +90,7 @@ rootTest(
   async (t) => {
     const lab = new Lab('hr');
     t.teardown(() => lab.cleanup());
-    const s = lab.addNs('s');
-    lab.bridge(s, 'br');
-    const ns: Record<string, string> = {};
-    for (const x of ['a', 'b', 'x']) {
-      ns[x] = lab.addNs(x);
-      lab.veth(ns[x], `v${x}`, s, `p${x}`);
-      lab.enslave(s, `p${x}`, 'br');
-    }
+    const ns = lab.bridged(['a', 'b', 'x']);
     await lab.ready();
     const env = { SCROOGE_TEST_REKEY_MS: '3000' };
     const a = await startDaemon(lab, ns.a as string, 'a', ['va'], [], { env });

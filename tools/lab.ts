@@ -224,6 +224,23 @@ export class Lab {
     execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `${key}=${value}`]);
   }
 
+  /**
+   * Several nodes on one link: a namespace "s" with bridge "br", and for each
+   * name x a namespace with veth `v<x>` plugged into the bridge as `p<x>`.
+   * Returns the namespaces by name, the bridge's as `s`.
+   */
+  bridged(names: string[]): Record<string, string> {
+    const s = this.addNs('s');
+    this.bridge(s, 'br');
+    const ns: Record<string, string> = { s };
+    for (const x of names) {
+      ns[x] = this.addNs(x);
+      this.veth(ns[x], `v${x}`, s, `p${x}`);
+      this.enslave(s, `p${x}`, 'br');
+    }
+    return ns;
+  }
+
   /** A bridge in `ns` (for several nodes on one link). */
   bridge(ns: string, name: string): void {
     this.ip(ns, 'link', 'add', 'name', name, 'type', 'bridge');

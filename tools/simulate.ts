@@ -7,6 +7,7 @@
  * measured on what the scheduler really releases.
  */
 import { DirectionScheduler, PASS, QUEUED, type SchedulerLimits } from '../dataplane/tc/scheduler.js';
+import { schedulerLimits } from '../src/limits.js';
 
 export type SourceKind =
   | { kind: 'constant'; rateBps: number }
@@ -56,19 +57,9 @@ export interface SimResult {
   totalReleased: number;
 }
 
+/** The daemon's scheduler limits (1500-byte packets), with overrides. */
 export function defaultLimits(overrides: Partial<SchedulerLimits> = {}): SchedulerLimits {
-  return {
-    queuePackets: 1024,
-    queueBytes: 2 * 1024 * 1024,
-    totalQueueBytes: 64 * 1024 * 1024,
-    flows: 64,
-    targetMs: 5,
-    intervalMs: 100,
-    bucketDepthMs: 5,
-    quantumBytes: 1514,
-    maxPacket: 1500,
-    ...overrides,
-  };
+  return { ...schedulerLimits(1500), ...overrides };
 }
 
 export function simulate(opts: {
