@@ -19,14 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import {
-  type CryptoBackend,
-  fromBase64Exact,
-  type Identity,
-  ScroogeError,
-  selectBackend,
-  toBase64,
-} from '../crypto/index.js';
+import { type CryptoBackend, type Identity, ScroogeError, selectBackend, toBase64 } from '../crypto/index.js';
 import { linkLocalAddress, linkLocalBytes, tunName } from '../dataplane/names.js';
 import { formatIPv6 } from '../dataplane/sockaddr.js';
 import type { Logger } from '../dataplane/log.js';
@@ -43,17 +36,10 @@ import type { NeighborCounters } from '../dataplane/tc/scheduler.js';
 import { TrafficControl } from '../dataplane/tc/stage.js';
 import type { TunnelSocket } from '../dataplane/endpoint.js';
 import { Dataplane, type Tunnel } from '../dataplane/tunnel.js';
+import { parseSetRequest } from './admin.js';
 import { type ApiHandler, type ApiServers, startApi, startMetrics } from './api.js';
 import { BabelClient } from './babel.js';
-import {
-  formatRate,
-  type DaemonConfig,
-  type NeighborSettings,
-  parseRate,
-  parseShare,
-  parseWeight,
-  SCHEDULERS,
-} from './config.js';
+import { formatRate, type DaemonConfig, type NeighborSettings, SCHEDULERS } from './config.js';
 import {
   type Action,
   ControlCore,
@@ -685,91 +671,37 @@ export class Daemon implements ApiHandler {
 
   /** Applies a run-time traffic setting (scrooge set …); effective at once. */
   set(body: unknown): unknown {
-    if (typeof body !== 'object' || body === null) throw new ScroogeError('ERR_API_REQUEST', 'expected a JSON object');
-    const b = body as Record<string, unknown>;
-    const keys = Object.keys(b);
-    if (keys.length !== 1)
-      throw new ScroogeError('ERR_API_REQUEST', 'set exactly one of weight, rate, share, capacity, scheduler');
-    const what = keys[0] as string;
-    const v = b[what];
-    const bad = (e: unknown) => new ScroogeError('ERR_API_REQUEST', `${what}: ${(e as Error).message}`);
-    const neighbor = (): { key: string; value: unknown } => {
-      const o = v as { key?: unknown; value?: unknown };
-      if (typeof o !== 'object' || o === null || typeof o.key !== 'string')
-        throw new ScroogeError('ERR_API_REQUEST', `${what}: expected {"key": PUBKEY, "value": …}`);
-      try {
-        fromBase64Exact(o.key, 32, 'public key');
-      } catch {
-        throw new ScroogeError('ERR_API_REQUEST', `${what}: "${o.key}" is not a public key`);
-      }
-      return { key: o.key, value: o.value };
-    };
+    const req = parseSetRequest(body);
     const tunnelsOf = (pk: string) => [...this.tunnels.values()].filter((lt) => lt.pk === pk);
-    switch (what) {
+    switch (req.kind) {
       case 'weight': {
-        const { key, value } = neighbor();
-        let w: number;
-        try {
-          w = parseWeight(value);
-        } catch (e) {
-          throw bad(e);
-        }
-        this.nbSettings.set(key, { ...this.nbSettings.get(key), weight: w });
-        for (const lt of tunnelsOf(key)) this.tc.setWeight(lt.tunnel, w);
-        this.log.info('weight set', { neighbor: key, weight: w, links: tunnelsOf(key).length });
-        return { neighbor: key, weight: w, links: tunnelsOf(key).length };
+        const { key, weight } = req;
+        this.nbSettings.set(key, { ...this.nbSettings.get(key), weight });
+        for (const lt of tunnelsOf(key)) this.tc.setWeight(lt.tunnel, weight);
+        this.log.info('weight set', { neighbor: key, weight, links: tunnelsOf(key).length });
+        return { neighbor: key, weight, links: tunnelsOf(key).length };
       }
       case 'rate': {
-        const { key, value } = neighbor();
-        let r: number | undefined;
-        try {
-          r = value === null || value === 'none' ? undefined : parseRate(value);
-        } catch (e) {
-          throw bad(e);
-        }
-        this.nbSettings.set(key, { ...this.nbSettings.get(key), rate: r ?? null });
-        for (const lt of tunnelsOf(key)) this.tc.setCap(lt.tunnel, r);
-        this.log.info('rate cap set', { neighbor: key, rate: r === undefined ? 'none' : formatRate(r) });
-        return { neighbor: key, rate: r === undefined ? null : formatRate(r), links: tunnelsOf(key).length };
+        const { key, rate } = req;
+        this.nbSettings.set(key, { ...this.nbSettings.get(key), rate: rate ?? null });
+        for (const lt of tunnelsOf(key)) this.tc.setCap(lt.tunnel, rate);
+        this.log.info('rate cap set', { neighbor: key, rate: rate === undefined ? 'none' : formatRate(rate) });
+        return { neighbor: key, rate: rate === undefined ? null : formatRate(rate), links: tunnelsOf(key).length };
       }
-      case 'share': {
-        let f: number;
-        try {
-          f = parseShare(v);
-        } catch (e) {
-          throw bad(e);
-        }
-        this.tc.setShare(f);
-        this.log.info('share set', { share: f });
+      case 'share':
+        this.tc.setShare(req.share);
+        this.log.info('share set', { share: req.share });
         return this.tcStatus();
-      }
-      case 'capacity': {
-        let c: number | undefined;
-        try {
-          c = v === null || v === 'none' ? undefined : parseRate(v);
-        } catch (e) {
-          throw bad(e);
-        }
-        this.tc.setCapacity(c);
-        this.log.info('capacity set', { capacity: c === undefined ? 'unlimited' : formatRate(c) });
+      case 'capacity':
+        this.tc.setCapacity(req.capacity);
+        this.log.info('capacity set', {
+          capacity: req.capacity === undefined ? 'unlimited' : formatRate(req.capacity),
+        });
         return this.tcStatus();
-      }
-      case 'scheduler': {
-        if (typeof v !== 'string' || !SCHEDULERS.includes(v)) {
-          throw new ScroogeError(
-            'ERR_API_REQUEST',
-            `scheduler: ${JSON.stringify(v)} is not one of ${SCHEDULERS.join(', ')}`,
-          );
-        }
-        this.tc.setAlgorithm(v);
-        this.log.info('scheduler set', { scheduler: v });
+      case 'scheduler':
+        this.tc.setAlgorithm(req.scheduler);
+        this.log.info('scheduler set', { scheduler: req.scheduler });
         return this.tcStatus();
-      }
-      default:
-        throw new ScroogeError(
-          'ERR_API_REQUEST',
-          `unknown setting "${what}" (weight, rate, share, capacity, scheduler)`,
-        );
     }
   }
 
