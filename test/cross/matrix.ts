@@ -47,11 +47,12 @@ interface Arch {
 }
 
 /**
- * Long simulations of the control protocol (minutes of simulated time, thousands of signature
- * checks): architecture-independent JS that runs natively in `npm test`. Under qemu they took
- * most of CI's time (5-7 minutes per architecture), so the matrix leaves them out and says so.
+ * Long simulations (the control protocol over minutes of simulated time with thousands of
+ * signature checks; the schedulers' property tests): architecture-independent JS that runs
+ * natively in `npm test`. Under qemu they took most of CI's time (5-7 minutes per
+ * architecture), so the matrix leaves them out and says so.
  */
-const SIMULATIONS = ['control-core.test.js', 'control-hostile.test.js'];
+const SIMULATIONS = ['control-core.test.js', 'control-hostile.test.js', 'tc-scheduler.test.js'];
 
 const ARCHES: Arch[] = [
   {
