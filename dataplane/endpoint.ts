@@ -14,7 +14,8 @@
 import { ScroogeError } from '../crypto/index.js';
 import { KIND_UDP, type NativePort, native, nativeError, PortStat } from './native.js';
 import { MSG_DATA, readU32LE, TUNNEL_OVERHEAD } from './packet.js';
-import type { Dataplane, Tunnel } from './tunnel.js';
+import type { Dataplane } from './dataplane.js';
+import type { Tunnel } from './tunnel.js';
 
 const EIO = 5;
 const EINVAL = 22;

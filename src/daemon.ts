@@ -35,7 +35,8 @@ import {
 import type { NeighborCounters } from '../dataplane/tc/scheduler.js';
 import { TrafficControl } from '../dataplane/tc/stage.js';
 import type { TunnelSocket } from '../dataplane/endpoint.js';
-import { Dataplane, type Tunnel } from '../dataplane/tunnel.js';
+import { Dataplane } from '../dataplane/dataplane.js';
+import type { Tunnel } from '../dataplane/tunnel.js';
 import { parseSetRequest } from './admin.js';
 import { type ApiHandler, type ApiServers, startApi, startMetrics } from './api.js';
 import { BabelClient } from './babel.js';
