@@ -26,12 +26,9 @@ import { join } from 'node:path';
 import { selectBackend } from '../crypto/index.js';
 import { neighbors, startDaemon, waitUp } from '../tools/daemons.js';
 import { hasCommand, isRoot, Lab, type Proc, waitFor } from '../tools/lab.js';
+import { benchOption } from '../tools/args.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? (args[i + 1] as string) : def;
-};
+const opt = benchOption;
 const SECONDS = Number(opt('seconds', '8'));
 const REPEAT = Number(opt('repeat', '3'));
 const ONLY = opt('only', '')

@@ -21,12 +21,9 @@ import { fileURLToPath } from 'node:url';
 import { neighbors, startDaemon, status, waitUp } from '../tools/daemons.js';
 import { isRoot, Lab, waitFor } from '../tools/lab.js';
 import { pcapFrames, udpPayloads } from '../tools/pcap.js';
+import { benchOption } from '../tools/args.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? (args[i + 1] as string) : def;
-};
+const opt = benchOption;
 const TOTAL = Number(opt('total', '1000000'));
 const RATE = Number(opt('rate', '20000'));
 const CLEAN_SECONDS = Number(opt('clean-seconds', '15'));

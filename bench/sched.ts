@@ -21,12 +21,9 @@ import {
   simulate,
 } from '../tools/simulate.js';
 import { lineChart, type Series, seriesCsv } from '../tools/svg.js';
+import { benchOption } from '../tools/args.js';
 
-const args = process.argv.slice(2);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? (args[i + 1] ?? d) : d;
-};
+const opt = benchOption;
 const OUT = opt('out', 'bench/out/sched');
 const ONLY = opt('only', '');
 const M = 1e6;

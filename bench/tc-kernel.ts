@@ -23,12 +23,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type DaemonHandle, neighbors, startDaemon, status, waitUp } from '../tools/daemons.js';
 import { hasCommand, isRoot, Lab, markFilter, waitFor } from '../tools/lab.js';
+import { benchOption } from '../tools/args.js';
 
-const args = process.argv.slice(2);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? (args[i + 1] ?? d) : d;
-};
+const opt = benchOption;
 const SECONDS = Number(opt('seconds', '10'));
 const REPEAT = Number(opt('repeat', '3'));
 

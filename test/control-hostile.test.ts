@@ -22,7 +22,12 @@ const me = identityFromSeed(backend, new Uint8Array(32).fill(1));
 
 /** A control core on eth0 with an injected clock and randomness; options for the table tests. */
 function core(
-  opts: { peers?: Array<{ addr: SockAddr; iface: string }>; max?: number; configured?: Set<string> } = {},
+  opts: {
+    peers?: Array<{ addr: SockAddr; iface: string }>;
+    max?: number;
+    configured?: Set<string>;
+    floors?: SeqFloors;
+  } = {},
 ): ControlCore {
   const r = prng(7);
   const c = new ControlCore({
@@ -35,6 +40,7 @@ function core(
     port: 8481,
     peers: opts.peers ?? [],
     isConfigured: (pk) => opts.configured?.has(pk) ?? false,
+    ...(opts.floors ? { floors: opts.floors } : {}),
   });
   c.interfaceUp('eth0', 0);
   return c;
@@ -270,18 +276,7 @@ test('a replayed hello of a link that is gone (silent, or before a restart) does
     store.save(c.floors.entries());
     const floors = new SeqFloors(LIMITS.seqFloorLinks);
     floors.restore(store.load());
-    const r = prng(8);
-    const restarted = new ControlCore({
-      backend,
-      publicKey: me.publicKey,
-      random: (n) => r.bytes(n),
-      helloIntervalMs: 5000,
-      maxNeighbors: 256,
-      neighborTimeoutMs: 60_000,
-      port: 8481,
-      floors,
-    });
-    restarted.interfaceUp('eth0', 0);
+    const restarted = core({ floors });
     restarted.onDatagram(old, from, 1000);
     t.is(restarted.links.size, 0, 'nor after a restart');
     restarted.onDatagram(helloFrom(40, 6n), from, 1000);
