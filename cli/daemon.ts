@@ -1,7 +1,7 @@
 /** `scrooge up`, and the commands that talk to a running daemon. */
+import { ControlError } from '../src/errors.js';
 import { join } from 'node:path';
 import { apiRequest } from '../src/api.js';
-import { ScroogeError } from '../crypto/index.js';
 import type { Logger } from '../dataplane/log.js';
 import { type DaemonConfig, loadConfig, SETTINGS, upFlagOptions } from '../src/config.js';
 import { describe, runChecks } from '../src/doctor.js';
@@ -49,7 +49,7 @@ async function preflight(cfg: DaemonConfig, log: Logger): Promise<void> {
   for (const r of results) if (r.status === 'warn') log.warn(describe(r), { check: r.id });
   const failed = results.filter((r) => r.status === 'fail');
   if (failed.length > 0) {
-    throw new ScroogeError(
+    throw new ControlError(
       'ERR_PREFLIGHT',
       `cannot start:\n${failed.map((r) => `  ${describe(r)}`).join('\n')}\n(scrooge doctor checks everything; SCROOGE_SKIP_PREFLIGHT=1 skips these checks)`,
     );

@@ -1,7 +1,8 @@
 /** `scrooge keygen` and `scrooge inspect`. */
+import { ControlError } from '../src/errors.js';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { fromBase64Exact, ScroogeError } from '../crypto/index.js';
+import { fromBase64Exact } from '../crypto/index.js';
 import { DEFAULT_TUN_PREFIX, linkLocalAddress, tunName, validateTunPrefix } from '../dataplane/names.js';
 import { defaultBackend } from '../src/index.js';
 import { generateIdentityWith, loadIdentityWith, writeKeyFile } from '../src/keyfile.js';
@@ -56,7 +57,7 @@ export function inspect(args: string[]): number {
     try {
       publicKey = fromBase64Exact(given, 32, 'public key');
     } catch {
-      throw new ScroogeError('ERR_USAGE', `inspect: "${given}" is not a public key (44 characters of base64)`);
+      throw new ControlError('ERR_USAGE', `inspect: "${given}" is not a public key (44 characters of base64)`);
     }
   } else {
     const keyPath = str(p, 'key') ?? join(str(p, 'state-dir') ?? DEFAULT_STATE_DIR, 'key');

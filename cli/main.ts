@@ -4,7 +4,7 @@
  * exit (2 for usage errors, 1 otherwise); stack traces only with
  * SCROOGE_DEBUG=1.
  */
-import { isScroogeError } from '../crypto/index.js';
+import { isScroogeError } from '../base/errors.js';
 import { NEIGHBORS_HELP, neighbors, STATUS_HELP, status, UP_HELP, up } from './daemon.js';
 import { DEMO_HELP, demo } from '../tools/demo/demo.js';
 import { DOCTOR_HELP, doctor } from './doctor.js';

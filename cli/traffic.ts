@@ -1,5 +1,5 @@
 /** `scrooge set …` and `scrooge accounting`. */
-import { ScroogeError } from '../crypto/index.js';
+import { ControlError } from '../src/errors.js';
 import { apiRequest } from '../src/api.js';
 import { socketPath } from './daemon.js';
 import { flag, type OptionSpec, parseFlags, printJson, table } from '../src/flags.js';
@@ -24,17 +24,17 @@ export async function set(args: string[]): Promise<number> {
     case 'weight':
     case 'rate':
       if (a === undefined || b === undefined)
-        throw new ScroogeError('ERR_USAGE', `set ${what}: expected PUBKEY and a value`);
+        throw new ControlError('ERR_USAGE', `set ${what}: expected PUBKEY and a value`);
       body = { [what]: { key: a, value: b } };
       break;
     case 'share':
     case 'capacity':
     case 'scheduler':
-      if (a === undefined || b !== undefined) throw new ScroogeError('ERR_USAGE', `set ${what}: expected one value`);
+      if (a === undefined || b !== undefined) throw new ControlError('ERR_USAGE', `set ${what}: expected one value`);
       body = { [what]: a };
       break;
     default:
-      throw new ScroogeError(
+      throw new ControlError(
         'ERR_USAGE',
         `set: expected weight, rate, share, capacity or scheduler, got ${JSON.stringify(what ?? '')}`,
       );

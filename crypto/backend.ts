@@ -11,7 +11,7 @@
  * secrets), no I/O. AEAD is ChaCha20-Poly1305 (RFC 8439) with a 12-byte nonce,
  * working in place on a caller's buffer with a detached 16-byte tag.
  */
-import { ScroogeError } from './errors.js';
+import { CryptoError } from './errors.js';
 
 export const ED25519_PUBLIC_KEY_BYTES = 32;
 export const ED25519_SEED_BYTES = 32;
@@ -52,6 +52,6 @@ export interface CryptoBackend {
 
 export function checkLength(what: string, bytes: Uint8Array, n: number): void {
   if (bytes.length !== n) {
-    throw new ScroogeError('ERR_KEY_LENGTH', `${what} must be ${n} bytes, got ${bytes.length}`);
+    throw new CryptoError('ERR_KEY_LENGTH', `${what} must be ${n} bytes, got ${bytes.length}`);
   }
 }

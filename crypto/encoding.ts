@@ -1,11 +1,10 @@
-import { ScroogeError } from './errors.js';
-
 /**
  * Canonical standard padded base64 (RFC 4648 §4) for fixed-size values.
  * Node's decoder is lenient (it skips junk, accepts missing padding and
  * non-zero trailing bits), so we validate the alphabet and length first and
  * then require that re-encoding gives back exactly the input.
  */
+import { CryptoError } from './errors.js';
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Length in base64 characters of `n` bytes with padding. */
@@ -20,14 +19,14 @@ export function toBase64(bytes: Uint8Array): string {
 /** Decodes canonical base64 of exactly `size` bytes, or throws ERR_BASE64. */
 export function fromBase64Exact(text: string, size: number, what = 'value'): Uint8Array {
   if (text.length !== base64Length(size) || !B64_RE.test(text)) {
-    throw new ScroogeError(
+    throw new CryptoError(
       'ERR_BASE64',
       `${what}: expected ${base64Length(size)} characters of standard padded base64 (${size} bytes)`,
     );
   }
   const bytes = Buffer.from(text, 'base64');
   if (bytes.length !== size || bytes.toString('base64') !== text) {
-    throw new ScroogeError('ERR_BASE64', `${what}: not canonical base64 of ${size} bytes`);
+    throw new CryptoError('ERR_BASE64', `${what}: not canonical base64 of ${size} bytes`);
   }
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

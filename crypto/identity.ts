@@ -5,9 +5,9 @@
  * (45 bytes). Reading and writing the file (with its permission rules) is in
  * src/keyfile.ts; this module only converts.
  */
+import { CryptoError } from './errors.js';
 import { type CryptoBackend, ED25519_SEED_BYTES } from './backend.js';
 import { fromBase64Exact, toBase64 } from './encoding.js';
-import { ScroogeError } from './errors.js';
 
 export interface Identity {
   /** 32-byte Ed25519 public key. */
@@ -22,7 +22,7 @@ export interface Identity {
 
 export function identityFromSeed(backend: CryptoBackend, seed: Uint8Array): Identity {
   if (seed.length !== ED25519_SEED_BYTES) {
-    throw new ScroogeError('ERR_KEY_LENGTH', `identity seed must be ${ED25519_SEED_BYTES} bytes, got ${seed.length}`);
+    throw new CryptoError('ERR_KEY_LENGTH', `identity seed must be ${ED25519_SEED_BYTES} bytes, got ${seed.length}`);
   }
   const own = Uint8Array.from(seed);
   const publicKey = backend.ed25519PublicKey(own);
@@ -37,7 +37,7 @@ export function identityFromSeed(backend: CryptoBackend, seed: Uint8Array): Iden
 /** The key file text for a seed. */
 export function formatKeyFile(seed: Uint8Array): string {
   if (seed.length !== ED25519_SEED_BYTES) {
-    throw new ScroogeError('ERR_KEY_LENGTH', `identity seed must be ${ED25519_SEED_BYTES} bytes, got ${seed.length}`);
+    throw new CryptoError('ERR_KEY_LENGTH', `identity seed must be ${ED25519_SEED_BYTES} bytes, got ${seed.length}`);
   }
   return `${toBase64(seed)}\n`;
 }
@@ -51,7 +51,7 @@ export function parseKeyFile(text: string, where = 'key file'): Uint8Array {
   try {
     return fromBase64Exact(body, ED25519_SEED_BYTES, where);
   } catch {
-    throw new ScroogeError(
+    throw new CryptoError(
       'ERR_KEY_FILE_FORMAT',
       `${where}: expected one line of standard base64 encoding a 32-byte Ed25519 seed (44 characters); create one with \`scrooge keygen\``,
     );

@@ -11,10 +11,10 @@
  *
  * lowPK/highPK are the two X25519 tunnel public keys in bytewise order.
  */
+import { CryptoError } from './errors.js';
 import { hkdfSync } from 'node:crypto';
 import { type CryptoBackend, X25519_KEY_BYTES } from './backend.js';
 import { bytesEqual, compareBytes } from './encoding.js';
-import { ScroogeError } from './errors.js';
 
 export const SESSION_KDF_SALT = 'scrooge tunnel v1';
 export const SESSION_OKM_BYTES = 68;
@@ -36,7 +36,7 @@ export interface SessionKeys {
 /** A tunnel key pair from 32 random bytes the caller supplies. */
 export function tunnelKeyPair(backend: CryptoBackend, secret: Uint8Array): TunnelKeyPair {
   if (secret.length !== X25519_KEY_BYTES) {
-    throw new ScroogeError('ERR_KEY_LENGTH', `tunnel secret must be ${X25519_KEY_BYTES} bytes`);
+    throw new CryptoError('ERR_KEY_LENGTH', `tunnel secret must be ${X25519_KEY_BYTES} bytes`);
   }
   const secretKey = Uint8Array.from(secret);
   return { secretKey, publicKey: backend.x25519PublicKey(secretKey) };
@@ -45,7 +45,7 @@ export function tunnelKeyPair(backend: CryptoBackend, secret: Uint8Array): Tunne
 /** HKDF step alone, from a shared secret (exported for test vectors). */
 export function sessionKeysFromShared(shared: Uint8Array, myPublic: Uint8Array, peerPublic: Uint8Array): SessionKeys {
   if (bytesEqual(myPublic, peerPublic)) {
-    throw new ScroogeError('ERR_KEY_LENGTH', 'peer tunnel key equals our own tunnel key');
+    throw new CryptoError('ERR_KEY_LENGTH', 'peer tunnel key equals our own tunnel key');
   }
   const weAreLow = compareBytes(myPublic, peerPublic) < 0;
   const info = new Uint8Array(2 * X25519_KEY_BYTES);

@@ -5,6 +5,7 @@
  * ~10x slower per AEAD packet than libsodium; used when sodium-native cannot
  * load, and as an independent cross-check of the default backend in tests.
  */
+import { CryptoError } from './errors.js';
 import { createHash } from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import { ChaCha20Poly1305 } from '@stablelib/chacha20poly1305';
@@ -21,7 +22,6 @@ import {
   X25519_KEY_BYTES,
 } from './backend.js';
 import { isAllZero } from './encoding.js';
-import { ScroogeError } from './errors.js';
 
 function sha512(message: Uint8Array): Uint8Array<ArrayBuffer> {
   return new Uint8Array(createHash('sha512').update(message).digest());
@@ -66,7 +66,7 @@ export function createJsBackend(): CryptoBackend {
       checkLength('X25519 secret', secret, X25519_KEY_BYTES);
       checkLength('X25519 public key', peerPublic, X25519_KEY_BYTES);
       const q = scalarMult(secret, peerPublic);
-      if (isAllZero(q)) throw new ScroogeError('ERR_X25519_ZERO', 'X25519 result is all zero (low-order peer key)');
+      if (isAllZero(q)) throw new CryptoError('ERR_X25519_ZERO', 'X25519 result is all zero (low-order peer key)');
       return q;
     },
     seal(key, nonce, ad, data, tag) {

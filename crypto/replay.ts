@@ -13,8 +13,10 @@
  * tag verifies. `validate(n)` is both at once (for tests and simple callers).
  */
 
+import { PROTOCOL } from '../base/constants.js';
+
 const WORD_BITS = 32;
-const RING_BITS = 8192;
+const RING_BITS = PROTOCOL.replayRingBits;
 const RING_WORDS = RING_BITS / WORD_BITS;
 export const REPLAY_WINDOW = RING_BITS - WORD_BITS;
 /**

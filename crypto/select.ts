@@ -1,5 +1,5 @@
+import { isScroogeError } from '../base/errors.js';
 import type { BackendName, CryptoBackend } from './backend.js';
-import { ScroogeError } from './errors.js';
 import { createJsBackend } from './purejs.js';
 import { createSodiumBackend } from './sodium.js';
 
@@ -21,7 +21,7 @@ export function selectBackend(preference: BackendPreference = 'auto'): SelectedB
     return { backend: createSodiumBackend() };
   } catch (e) {
     if (preference === 'sodium') throw e;
-    const reason = e instanceof ScroogeError ? e.message : String(e);
+    const reason = isScroogeError(e) ? e.message : String(e);
     return { backend: createJsBackend(), fallbackReason: reason };
   }
 }

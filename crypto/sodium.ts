@@ -4,6 +4,7 @@
  * sodium-native is loaded with createRequire so that a machine where it cannot
  * load (no prebuild for the platform) falls back to the pure-JS backend.
  */
+import { CryptoError } from './errors.js';
 import { createRequire } from 'node:module';
 import {
   type CryptoBackend,
@@ -14,7 +15,6 @@ import {
   X25519_KEY_BYTES,
 } from './backend.js';
 import { isAllZero } from './encoding.js';
-import { ScroogeError } from './errors.js';
 
 /** The part of sodium-native's API we use. */
 interface SodiumApi {
@@ -53,7 +53,7 @@ export function loadSodium(): SodiumApi {
     }
     return api;
   } catch (e) {
-    throw new ScroogeError('ERR_CRYPTO_BACKEND', `sodium-native cannot load: ${(e as Error).message}`, {
+    throw new CryptoError('ERR_CRYPTO_BACKEND', `sodium-native cannot load: ${(e as Error).message}`, {
       cause: e,
     });
   }
@@ -107,9 +107,9 @@ export function createSodiumBackend(api: SodiumApi = loadSodium()): CryptoBacken
         // libsodium itself refuses (returns -1) when the result is all zero.
         api.crypto_scalarmult(q, secret, peerPublic);
       } catch {
-        throw new ScroogeError('ERR_X25519_ZERO', 'X25519 result is all zero (low-order peer key)');
+        throw new CryptoError('ERR_X25519_ZERO', 'X25519 result is all zero (low-order peer key)');
       }
-      if (isAllZero(q)) throw new ScroogeError('ERR_X25519_ZERO', 'X25519 result is all zero (low-order peer key)');
+      if (isAllZero(q)) throw new CryptoError('ERR_X25519_ZERO', 'X25519 result is all zero (low-order peer key)');
       return q;
     },
     seal(key, nonce, ad, data, tag) {

@@ -4,8 +4,10 @@
  * sockets and tunnels it made, the rate-limited log, and the latency keeper
  * that keeps the packet path warm while traffic flows.
  */
+import { DataplaneError } from './errors.js';
+import { MTU, NATIVE } from '../base/constants.js';
 import { performance } from 'node:perf_hooks';
-import { type CryptoBackend, ScroogeError } from '../crypto/index.js';
+import { type CryptoBackend } from '../crypto/index.js';
 import { TunnelSocket, type TunnelSocketOptions } from './endpoint.js';
 import { type Logger, nullLogger, RateLimitedLog } from './log.js';
 import { native } from './native.js';
@@ -14,7 +16,6 @@ import { TunnelCore } from './session.js';
 import { Tunnel, type TunnelOptions } from './tunnel.js';
 
 /** UDP GRO delivers up to 64 KiB per message. */
-const GRO_SLOT = 65536;
 const META = 4;
 
 export interface DataplaneOptions {
@@ -101,12 +102,12 @@ export class Dataplane {
     this.now = opts.now ?? (() => performance.now());
     this.wantGso = opts.gso ?? true;
     this.wantGro = opts.gro ?? true;
-    this.maxMtu = opts.maxMtu ?? 9000;
+    this.maxMtu = opts.maxMtu ?? MTU.maxDefault;
     this.socketBuffer = opts.socketBuffer ?? 4 << 20;
     this.tunBatch = opts.tunBatch ?? 64;
     this.tunSlot = align(HEADER_BYTES + this.maxMtu + TAG_BYTES, 64);
     this.udpBatch = opts.udpBatch ?? (this.wantGro ? 16 : 64);
-    this.udpSlot = this.wantGro ? GRO_SLOT : align(this.maxMtu + TUNNEL_OVERHEAD + 64, 64);
+    this.udpSlot = this.wantGro ? NATIVE.groSlotBytes : align(this.maxMtu + TUNNEL_OVERHEAD + 64, 64);
     const n = native();
     this.tunSlab = new Uint8Array(this.tunSlot * this.tunBatch);
     this.tunMeta = new Int32Array(this.tunBatch * META);
@@ -169,7 +170,7 @@ export class Dataplane {
 
   createTunnel(opts: TunnelOptions): Tunnel {
     if (opts.mtu > this.maxMtu) {
-      throw new ScroogeError(
+      throw new DataplaneError(
         'ERR_DEVICE',
         `${opts.name}: MTU ${opts.mtu} exceeds the data plane's maximum ${this.maxMtu}`,
       );

@@ -11,7 +11,8 @@
  * (dropUnknownSession) before any crypto: it creates no state and costs one
  * map lookup.
  */
-import { ScroogeError } from '../crypto/index.js';
+import { type ScroogeError } from '../base/errors.js';
+import { DataplaneError } from './errors.js';
 import { KIND_UDP, type NativePort, native, nativeError, PortStat } from './native.js';
 import { MSG_DATA, readU32LE, TUNNEL_OVERHEAD } from './packet.js';
 import type { Dataplane } from './dataplane.js';
@@ -199,7 +200,7 @@ export class TunnelSocket {
 
   private fail(reason: string): void {
     if (this.closed) return;
-    const err = new ScroogeError('ERR_SOCKET', `tunnel socket port ${this.port}: ${reason}`);
+    const err = new DataplaneError('ERR_SOCKET', `tunnel socket port ${this.port}: ${reason}`);
     this.dp.log.error('tunnel socket failed', { port: this.port, reason });
     for (const t of [...this.tunnels]) t.socketFailed(reason);
     this.close();

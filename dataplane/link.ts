@@ -7,8 +7,10 @@
  * The device disappears when its fd is closed, so a crashed daemon leaves no
  * devices behind.
  */
+import { isScroogeError } from '../base/errors.js';
+import { DataplaneError } from './errors.js';
+import { MTU } from '../base/constants.js';
 import { existsSync, writeFileSync } from 'node:fs';
-import { ScroogeError } from '../crypto/index.js';
 import { native, nativeError } from './native.js';
 
 export interface InterfaceAddress {
@@ -23,13 +25,9 @@ export interface TunDevice {
   readonly ifindex: number;
 }
 
-/** The kernel's MTU limits for a TUN device. */
-export const MIN_TUN_MTU = 1280;
-export const MAX_TUN_MTU = 65535;
-
 export function openTunDevice(name: string, mtu: number, addresses: InterfaceAddress[]): TunDevice {
-  if (!Number.isInteger(mtu) || mtu < 576 || mtu > MAX_TUN_MTU) {
-    throw new ScroogeError('ERR_DEVICE', `${name}: MTU ${mtu} out of range`);
+  if (!Number.isInteger(mtu) || mtu < MTU.minIPv4 || mtu > MTU.maxTun) {
+    throw new DataplaneError('ERR_DEVICE', `${name}: MTU ${mtu} out of range`);
   }
   const n = native();
   let dev: { fd: number; name: string };
@@ -51,13 +49,13 @@ export function openTunDevice(name: string, mtu: number, addresses: InterfaceAdd
     n.linkSetMtu(dev.name, mtu);
     const ifindex = n.linkIndex(dev.name);
     for (const a of addresses) {
-      if (a.family === 6 && mtu < MIN_TUN_MTU) continue; // IPv6 needs 1280
+      if (a.family === 6 && mtu < MTU.minTunnel) continue; // IPv6 needs 1280
       n.addrChange(ifindex, a.address, a.prefixLen, true);
     }
     n.linkSetUp(dev.name, true);
     return { name: dev.name, fd: dev.fd, ifindex };
   } catch (e) {
     n.closeFd(dev.fd);
-    throw e instanceof ScroogeError ? e : nativeError('ERR_DEVICE', `cannot configure TUN device ${name}`, e);
+    throw isScroogeError(e) ? e : nativeError('ERR_DEVICE', `cannot configure TUN device ${name}`, e);
   }
 }

@@ -9,8 +9,8 @@
  * - Tunnel link-local address of a node: fe80::/64 with the interface id =
  *   the first 8 bytes of sha256(node's Ed25519 public key).
  */
+import { DataplaneError } from './errors.js';
 import { createHash } from 'node:crypto';
-import { ScroogeError } from '../crypto/index.js';
 import { formatIPv6 } from './sockaddr.js';
 
 export const IFNAME_MAX = 15;
@@ -33,8 +33,8 @@ export function tunNameSuffix(peerPublicKey: Uint8Array, iface: string, digits: 
 
 export function validateTunPrefix(prefix: string): void {
   if (prefix.length + TUN_HASH_MIN_DIGITS > IFNAME_MAX || !/^[A-Za-z0-9_.-]*$/.test(prefix)) {
-    throw new ScroogeError(
-      'ERR_CONFIG',
+    throw new DataplaneError(
+      'ERR_INVALID_ARGUMENT',
       `TUN prefix "${prefix}" must be at most ${IFNAME_MAX - TUN_HASH_MIN_DIGITS} characters of [A-Za-z0-9_.-]`,
     );
   }

@@ -5,11 +5,11 @@
  * turns into a ScroogeError. Data-path calls never throw: they return counts
  * (and `lastErrno()` says why a count fell short).
  */
+import { DataplaneError, type DataplaneErrorCode } from './errors.js';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ErrorCode, ScroogeError } from '../crypto/index.js';
 
 export const KIND_TUN = 0;
 export const KIND_UDP = 1;
@@ -126,7 +126,7 @@ export function native(): NativeApi {
     api = createRequire(import.meta.url)(path) as NativeApi;
     loadedFrom = path;
   } catch (e) {
-    throw new ScroogeError(
+    throw new DataplaneError(
       'ERR_NATIVE',
       `the native addon cannot load (${(e as Error).message.split('\n')[0]}); ` +
         'rebuild it from source with `npm run build:native` (needs python3, make and a C compiler)',
@@ -142,15 +142,15 @@ export function addonInfo(): { path: string; prebuilt: boolean } | undefined {
   return { path: loadedFrom, prebuilt: loadedFrom.includes(`${sep}prebuilds${sep}`) };
 }
 
-/** Turns an addon setup error into a ScroogeError. */
-export function nativeError(code: ErrorCode, what: string, e: unknown): ScroogeError {
+/** Turns an addon setup error into a DataplaneError. */
+export function nativeError(code: DataplaneErrorCode, what: string, e: unknown): DataplaneError {
   const err = e as Error & { code?: string; errno?: number };
   let hint = '';
   if (err.code === 'EPERM' || err.code === 'EACCES') hint = ' (needs root or CAP_NET_ADMIN)';
   else if (err.code === 'ENOENT' && /\/dev\/net\/tun/.test(err.message))
     hint = ' (is the tun module loaded? modprobe tun)';
   else if (err.code === 'EBUSY') hint = ' (the device is in use by another process)';
-  return new ScroogeError(code, `${what}: ${err.message}${hint}`, {
+  return new DataplaneError(code, `${what}: ${err.message}${hint}`, {
     cause: e,
     detail: err.code ? { errno: err.code } : {},
   });

@@ -7,18 +7,16 @@
  * type 1 = data (an empty payload is a keepalive); nonce = 4 zero bytes ||
  * counter (LE); AAD = the 16-byte header. Overhead: 32 bytes + UDP + IP.
  */
-export const MSG_DATA = 1;
-export const HEADER_BYTES = 16;
-export const TAG_BYTES = 16;
+import { WIRE } from '../base/constants.js';
+
+export const MSG_DATA = WIRE.msgData;
+export const HEADER_BYTES = WIRE.dataHeaderBytes;
+export const TAG_BYTES = WIRE.tagBytes;
 export const TUNNEL_OVERHEAD = HEADER_BYTES + TAG_BYTES;
-/** Outer IPv6 (40) + UDP (8) headers of every datagram. */
-export const IPV6_UDP_HEADER_BYTES = 48;
-/** Outer IPv4 (20) + UDP (8) headers of every datagram. */
-export const IPV4_UDP_HEADER_BYTES = 28;
 /** Outer IPv6 + UDP + tunnel (32). */
-export const OUTER_OVERHEAD_V6 = IPV6_UDP_HEADER_BYTES + TUNNEL_OVERHEAD;
+export const OUTER_OVERHEAD_V6 = WIRE.ipv6UdpHeaderBytes + TUNNEL_OVERHEAD;
 /** Outer IPv4 + UDP + tunnel (32). */
-export const OUTER_OVERHEAD_V4 = IPV4_UDP_HEADER_BYTES + TUNNEL_OVERHEAD;
+export const OUTER_OVERHEAD_V4 = WIRE.ipv4UdpHeaderBytes + TUNNEL_OVERHEAD;
 /** Counters above this are never sent; the high word is checked before building a Number. */
 export const COUNTER_HI_LIMIT = 0x200000; // 2^53 / 2^32
 

@@ -27,6 +27,7 @@
  *   REKEY_AFTER_MS      the control plane starts a new exchange
  *   REJECT_AFTER_MS     a session this old is never used again
  */
+import { PROTOCOL } from '../base/constants.js';
 import type { CryptoBackend } from '../crypto/index.js';
 import { ReplayWindow } from '../crypto/index.js';
 import {
@@ -39,24 +40,22 @@ import {
   writeHeader,
 } from './packet.js';
 
-export const KEEPALIVE_AFTER_MS = 10_000;
-export const DEAD_AFTER_MS = 30_000;
+/** The session timers and limits (DESIGN.md; defined in base/constants.ts). */
+export const KEEPALIVE_AFTER_MS = PROTOCOL.keepaliveAfterMs;
+export const DEAD_AFTER_MS = PROTOCOL.deadAfterMs;
 /**
  * DESIGN: rekey every 120 s. SCROOGE_TEST_REKEY_MS shortens it for the
  * integration tests that must watch several rekeys; never set it in production.
  */
-export const REKEY_AFTER_MS = rekeyOverride(process.env.SCROOGE_TEST_REKEY_MS) ?? 120_000;
-export const REJECT_AFTER_MS = 180_000;
-/** The initiator re-sends its probe on an unproven pending session this often. */
-export const PROBE_EVERY_MS = 1_000;
-/** Ask for a rekey long before counters could matter (DESIGN: long before 2^60). */
-export const REKEY_AFTER_MESSAGES = 2 ** 48;
-/** Never send with a counter at or above this. */
-export const REJECT_AFTER_MESSAGES = 2 ** 48 + 2 ** 32;
+export const REKEY_AFTER_MS = rekeyOverride(process.env.SCROOGE_TEST_REKEY_MS) ?? PROTOCOL.rekeyAfterMs;
+export const REJECT_AFTER_MS = PROTOCOL.rejectAfterMs;
+export const PROBE_EVERY_MS = PROTOCOL.probeEveryMs;
+export const REKEY_AFTER_MESSAGES = PROTOCOL.rekeyAfterMessages;
+export const REJECT_AFTER_MESSAGES = PROTOCOL.rejectAfterMessages;
 
 function rekeyOverride(v: string | undefined): number | undefined {
   const n = Number(v);
-  return v !== undefined && Number.isInteger(n) && n >= 1000 && n < 120_000 ? n : undefined;
+  return v !== undefined && Number.isInteger(n) && n >= 1000 && n < PROTOCOL.rekeyAfterMs ? n : undefined;
 }
 
 /** Why a received datagram was dropped (negative results of open()). */

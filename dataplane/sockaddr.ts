@@ -5,8 +5,8 @@
  * flowinfo u32, addr[16], scope_id u32 (host order).
  * sockaddr_in (16 bytes): family u16 (host order), port u16 (network order), addr[4], zero[8].
  */
+import { DataplaneError } from './errors.js';
 import { endianness } from 'node:os';
-import { ScroogeError } from '../crypto/index.js';
 
 const LE = endianness() === 'LE';
 export const AF_INET = 2;
@@ -150,7 +150,7 @@ export function parsePrefix(text: string): { family: 4 | 6; address: Uint8Array;
   const addr = slash < 0 ? text : text.slice(0, slash);
   const v4 = parseIPv4(addr);
   const v6 = v4 ? undefined : parseIPv6(addr);
-  if (!v4 && !v6) throw new ScroogeError('ERR_CONFIG', `"${text}" is not an IPv4 or IPv6 address`);
+  if (!v4 && !v6) throw new DataplaneError('ERR_INVALID_ARGUMENT', `"${text}" is not an IPv4 or IPv6 address`);
   const max = v4 ? 32 : 128;
   const plen = slash < 0 ? max : Number(text.slice(slash + 1));
   if (
@@ -159,7 +159,7 @@ export function parsePrefix(text: string): { family: 4 | 6; address: Uint8Array;
     plen > max ||
     !/^\d+$/.test(slash < 0 ? String(max) : text.slice(slash + 1))
   ) {
-    throw new ScroogeError('ERR_CONFIG', `"${text}": prefix length must be 0-${max}`);
+    throw new DataplaneError('ERR_INVALID_ARGUMENT', `"${text}": prefix length must be 0-${max}`);
   }
   return v4 ? { family: 4, address: v4, prefixLen: plen } : { family: 6, address: v6 as Uint8Array, prefixLen: plen };
 }

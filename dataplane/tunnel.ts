@@ -22,7 +22,8 @@
  * Nothing here throws on packet input: drops are counted in the tunnel's
  * TunnelCounters and summarised in rate-limited log lines.
  */
-import { ScroogeError } from '../crypto/index.js';
+import { isScroogeError, type ScroogeError } from '../base/errors.js';
+import { DataplaneError } from './errors.js';
 import type { Dataplane } from './dataplane.js';
 import type { TunnelSocket } from './endpoint.js';
 import { type InterfaceAddress, openTunDevice, type TunDevice } from './link.js';
@@ -125,7 +126,7 @@ export class Tunnel {
   private pendingCount = 0;
 
   constructor(dp: Dataplane, opts: TunnelOptions) {
-    if (opts.socket.closed) throw new ScroogeError('ERR_SOCKET', `${opts.name}: the tunnel socket is closed`);
+    if (opts.socket.closed) throw new DataplaneError('ERR_SOCKET', `${opts.name}: the tunnel socket is closed`);
     this.dp = dp;
     this.opts = opts;
     this.name = opts.name;
@@ -168,7 +169,7 @@ export class Tunnel {
     try {
       device = openTunDevice(this.name, this.mtu, this.opts.addresses);
     } catch (e) {
-      this.fail(e instanceof ScroogeError ? e : nativeError('ERR_DEVICE', `${this.name}: cannot create`, e));
+      this.fail(isScroogeError(e) ? e : nativeError('ERR_DEVICE', `${this.name}: cannot create`, e));
       return false;
     }
     let port: NativePort | undefined;
@@ -294,7 +295,7 @@ export class Tunnel {
   private readonly onTunBatch = (n: number): void => {
     const dp = this.dp;
     if (n < 0) {
-      this.fail(new ScroogeError('ERR_DEVICE', `${this.name}: TUN read failed (${native().errnoName(n)})`));
+      this.fail(new DataplaneError('ERR_DEVICE', `${this.name}: TUN read failed (${native().errnoName(n)})`));
       return;
     }
     const now = dp.now();
@@ -514,7 +515,7 @@ export class Tunnel {
 
   /** The shared socket failed (called by TunnelSocket). */
   socketFailed(reason: string): void {
-    this.fail(new ScroogeError('ERR_SOCKET', `${this.name}: ${reason}`));
+    this.fail(new DataplaneError('ERR_SOCKET', `${this.name}: ${reason}`));
   }
 
   close(): void {

@@ -9,7 +9,7 @@
  * past that the least recently active departed key is merged into one
  * `evicted` total until the next read with reset.
  */
-import { IPV4_UDP_HEADER_BYTES, IPV6_UDP_HEADER_BYTES } from '../dataplane/packet.js';
+import { WIRE } from '../base/constants.js';
 import type { Tunnel } from '../dataplane/tunnel.js';
 
 /** What the book needs of a live tunnel. */
@@ -54,7 +54,7 @@ export class AccountingBook {
   /** Folds a tunnel's counters in; `last` when the tunnel is going away (it is forgotten). */
   fold(lt: AccountedTunnel, last = false): void {
     const c = lt.tunnel.core.counters;
-    const hdr = lt.family === 6 ? IPV6_UDP_HEADER_BYTES : IPV4_UDP_HEADER_BYTES;
+    const hdr = lt.family === 6 ? WIRE.ipv6UdpHeaderBytes : WIRE.ipv4UdpHeaderBytes;
     const rxDatagrams = c.rxPackets + c.rxKeepalives;
     const txDatagrams = c.txPackets + c.txKeepalives;
     const now = {

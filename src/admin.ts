@@ -4,7 +4,8 @@
  * this returns; every bad request is an ERR_API_REQUEST naming the setting
  * and the reason.
  */
-import { fromBase64Exact, ScroogeError } from '../crypto/index.js';
+import { ControlError } from './errors.js';
+import { fromBase64Exact } from '../crypto/index.js';
 import { parseRate, parseShare, parseWeight, SCHEDULERS } from './config.js';
 
 export type SetRequest =
@@ -17,10 +18,10 @@ export type SetRequest =
 const SETTABLE = 'weight, rate, share, capacity, scheduler';
 
 export function parseSetRequest(body: unknown): SetRequest {
-  if (typeof body !== 'object' || body === null) throw new ScroogeError('ERR_API_REQUEST', 'expected a JSON object');
+  if (typeof body !== 'object' || body === null) throw new ControlError('ERR_API_REQUEST', 'expected a JSON object');
   const b = body as Record<string, unknown>;
   const keys = Object.keys(b);
-  if (keys.length !== 1) throw new ScroogeError('ERR_API_REQUEST', `set exactly one of ${SETTABLE}`);
+  if (keys.length !== 1) throw new ControlError('ERR_API_REQUEST', `set exactly one of ${SETTABLE}`);
   const what = keys[0] as string;
   const v = b[what];
   /** Runs a value parser; its error becomes the request's. */
@@ -28,18 +29,18 @@ export function parseSetRequest(body: unknown): SetRequest {
     try {
       return parse();
     } catch (e) {
-      throw new ScroogeError('ERR_API_REQUEST', `${what}: ${(e as Error).message}`);
+      throw new ControlError('ERR_API_REQUEST', `${what}: ${(e as Error).message}`);
     }
   };
   const neighbor = (): { key: string; value: unknown } => {
     const o = v as { key?: unknown; value?: unknown };
     if (typeof o !== 'object' || o === null || typeof o.key !== 'string')
-      throw new ScroogeError('ERR_API_REQUEST', `${what}: expected {"key": PUBKEY, "value": …}`);
+      throw new ControlError('ERR_API_REQUEST', `${what}: expected {"key": PUBKEY, "value": …}`);
     const key = o.key;
     try {
       fromBase64Exact(key, 32, 'public key');
     } catch {
-      throw new ScroogeError('ERR_API_REQUEST', `${what}: "${key}" is not a public key`);
+      throw new ControlError('ERR_API_REQUEST', `${what}: "${key}" is not a public key`);
     }
     return { key, value: o.value };
   };
@@ -59,12 +60,12 @@ export function parseSetRequest(body: unknown): SetRequest {
       return { kind: 'capacity', capacity: check(() => rateOrNone(v)) };
     case 'scheduler':
       if (typeof v !== 'string' || !SCHEDULERS.includes(v))
-        throw new ScroogeError(
+        throw new ControlError(
           'ERR_API_REQUEST',
           `scheduler: ${JSON.stringify(v)} is not one of ${SCHEDULERS.join(', ')}`,
         );
       return { kind: 'scheduler', scheduler: v };
     default:
-      throw new ScroogeError('ERR_API_REQUEST', `unknown setting "${what}" (${SETTABLE})`);
+      throw new ControlError('ERR_API_REQUEST', `unknown setting "${what}" (${SETTABLE})`);
   }
 }

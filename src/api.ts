@@ -11,10 +11,13 @@
  *
  * Errors: {"error": {"code": "ERR_…", "message": "…"}} with a status from the code.
  */
+import { ScroogeError, isScroogeError } from '../base/errors.js';
+import { DataplaneError } from '../dataplane/errors.js';
+import { ControlError, type ControlErrorCode } from './errors.js';
+import type { DataplaneErrorCode } from '../dataplane/errors.js';
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
-import { type ErrorCode, isScroogeError, ScroogeError } from '../crypto/index.js';
 import type { Logger } from '../dataplane/log.js';
 import { LIMITS } from './limits.js';
 
@@ -26,11 +29,11 @@ export interface ApiHandler {
   metrics(): string | Promise<string>;
 }
 
-const STATUS: Partial<Record<ErrorCode, number>> = {
+const STATUS: Partial<Record<ControlErrorCode | DataplaneErrorCode, number>> = {
   ERR_USAGE: 400,
   ERR_CONFIG: 400,
+  ERR_INVALID_ARGUMENT: 400,
   ERR_API_REQUEST: 400,
-  ERR_NO_SUCH_NEIGHBOR: 404,
   ERR_API_NOT_FOUND: 404,
 };
 
@@ -45,9 +48,9 @@ function reply(res: ServerResponse, status: number, body: unknown, type = 'appli
 }
 
 function errorReply(res: ServerResponse, e: unknown, log: Logger, url: string | undefined): void {
-  const err = isScroogeError(e) ? e : new ScroogeError('ERR_API_INTERNAL', (e as Error)?.message ?? String(e));
+  const err = isScroogeError(e) ? e : new ControlError('ERR_API_INTERNAL', (e as Error)?.message ?? String(e));
   if (err.code === 'ERR_API_INTERNAL') log.error('admin API request failed', { error: err.message, url: url ?? '' });
-  reply(res, STATUS[err.code] ?? 500, { error: { code: err.code, message: err.message } });
+  reply(res, STATUS[err.code as keyof typeof STATUS] ?? 500, { error: { code: err.code, message: err.message } });
 }
 
 /**
@@ -78,14 +81,14 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > LIMITS.apiMaxBodyBytes) throw new ScroogeError('ERR_API_REQUEST', 'request body too large');
+    if (size > LIMITS.apiMaxBodyBytes) throw new ControlError('ERR_API_REQUEST', 'request body too large');
     chunks.push(c as Buffer);
   }
   if (size === 0) return {};
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new ScroogeError('ERR_API_REQUEST', 'request body is not JSON');
+    throw new ControlError('ERR_API_REQUEST', 'request body is not JSON');
   }
 }
 
@@ -95,7 +98,7 @@ function handle(api: ApiHandler, log: Logger) {
     try {
       url = new URL(req.url ?? '/', 'http://scrooge');
     } catch {
-      throw new ScroogeError('ERR_API_REQUEST', 'malformed request target');
+      throw new ControlError('ERR_API_REQUEST', 'malformed request target');
     }
     const what = `${req.method} ${url.pathname}`;
     switch (what) {
@@ -111,7 +114,7 @@ function handle(api: ApiHandler, log: Logger) {
       case 'GET /metrics':
         return reply(res, 200, await api.metrics(), 'text/plain; version=0.0.4');
       default:
-        throw new ScroogeError('ERR_API_NOT_FOUND', `no such endpoint: ${what.slice(0, 200)}`);
+        throw new ControlError('ERR_API_NOT_FOUND', `no such endpoint: ${what.slice(0, 200)}`);
     }
   };
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -149,7 +152,7 @@ export async function startApi(
 ): Promise<ApiServers> {
   if (existsSync(socketPath)) {
     if (await socketAlive(socketPath)) {
-      throw new ScroogeError('ERR_LOCKED', `another process serves the admin socket ${socketPath}`);
+      throw new ControlError('ERR_LOCKED', `another process serves the admin socket ${socketPath}`);
     }
     unlinkSync(socketPath); // stale, from a crashed daemon
   }
@@ -162,7 +165,7 @@ export async function startApi(
       unix.listen(socketPath, () => resolve());
     });
   } catch (e) {
-    throw new ScroogeError('ERR_STATE_DIR', `cannot listen on ${socketPath}: ${(e as Error).message}`);
+    throw new ControlError('ERR_STATE_DIR', `cannot listen on ${socketPath}: ${(e as Error).message}`);
   } finally {
     process.umask(oldMask);
   }
@@ -172,14 +175,14 @@ export async function startApi(
     const m = /^(?:\[(.+)\]|([^:]+)):(\d+)$/.exec(httpAddr);
     const host = m?.[1] ?? m?.[2] ?? '127.0.0.1';
     if (!/^(127\.|::1$|localhost$)/.test(host)) {
-      throw new ScroogeError(
+      throw new ControlError(
         'ERR_CONFIG',
         `--api-http must be a loopback address, got ${host} (use --metrics for metrics on other addresses)`,
       );
     }
     const tcp = hardenedServer(handle(api, log));
     await new Promise<void>((resolve, reject) => {
-      tcp.once('error', (e) => reject(new ScroogeError('ERR_SOCKET', `cannot listen on ${httpAddr}: ${e.message}`)));
+      tcp.once('error', (e) => reject(new DataplaneError('ERR_SOCKET', `cannot listen on ${httpAddr}: ${e.message}`)));
       tcp.listen(Number(m?.[3]), host, () => resolve());
     });
     servers.push(tcp);
@@ -212,7 +215,7 @@ export async function startMetrics(api: ApiHandler, addr: string, log: Logger): 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) =>
-      reject(new ScroogeError('ERR_SOCKET', `cannot serve metrics on ${addr}: ${e.message}`)),
+      reject(new DataplaneError('ERR_SOCKET', `cannot serve metrics on ${addr}: ${e.message}`)),
     );
     server.listen(Number(m?.[3]), host, () => resolve());
   });
@@ -241,11 +244,11 @@ export function apiRequest(socketPath: string, method: 'GET' | 'POST', path: str
             json = JSON.parse(text);
           } catch {
             return reject(
-              new ScroogeError('ERR_API_INTERNAL', `daemon sent a non-JSON reply (status ${res.statusCode})`),
+              new ControlError('ERR_API_INTERNAL', `daemon sent a non-JSON reply (status ${res.statusCode})`),
             );
           }
           if ((res.statusCode ?? 500) >= 400) {
-            const e = (json as { error?: { code?: ErrorCode; message?: string } }).error;
+            const e = (json as { error?: { code?: string; message?: string } }).error;
             return reject(new ScroogeError(e?.code ?? 'ERR_API_INTERNAL', e?.message ?? `status ${res.statusCode}`));
           }
           resolve(json);
@@ -255,19 +258,19 @@ export function apiRequest(socketPath: string, method: 'GET' | 'POST', path: str
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
         reject(
-          new ScroogeError(
+          new ControlError(
             'ERR_API_UNREACHABLE',
             `no scrooge daemon is running at ${socketPath} (start one with scrooge up, or pick one with --api/--state-dir)`,
           ),
         );
       } else if (e.code === 'EACCES') {
         reject(
-          new ScroogeError(
+          new ControlError(
             'ERR_PERMISSION',
             `permission denied on ${socketPath} (the admin socket is mode 0600: run as the daemon's user)`,
           ),
         );
-      } else reject(new ScroogeError('ERR_API_UNREACHABLE', `cannot reach the daemon at ${socketPath}: ${e.message}`));
+      } else reject(new ControlError('ERR_API_UNREACHABLE', `cannot reach the daemon at ${socketPath}: ${e.message}`));
     });
     if (payload) req.write(payload);
     req.end();

@@ -4,9 +4,11 @@
  * (flag, file key, parser, default); a bad value is one ScroogeError naming
  * the flag, or the file, line and key, and why.
  */
+import { type ScroogeError } from '../base/errors.js';
+import { ControlError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromBase64Exact, ScroogeError } from '../crypto/index.js';
+import { fromBase64Exact } from '../crypto/index.js';
 import { DEFAULT_TUN_PREFIX, validateTunPrefix } from '../dataplane/names.js';
 import type { LogLevel } from '../dataplane/log.js';
 import { type InterfaceAddress } from '../dataplane/link.js';
@@ -15,7 +17,7 @@ import { ALGORITHMS } from '../dataplane/tc/algorithms/index.js';
 import { parseBabelAddress } from './babel.js';
 import { DEFAULT_STATE_DIR } from './state.js';
 import { CONTROL_PORT } from './control/messages.js';
-import { LIMITS } from './limits.js';
+import { LIMITS, MTU } from '../base/constants.js';
 import { isLogLevel, type LogFormat } from './log.js';
 
 export type ForwardingMode = 'mesh' | 'strict' | 'off';
@@ -322,7 +324,7 @@ export const SETTINGS: Setting[] = [
     key: 'mtu',
     flag: 'mtu',
     kind: 'string',
-    parse: parseInteger(1280, 65535),
+    parse: parseInteger(MTU.minTunnel, MTU.maxTun),
     help: 'TUN MTU (default: underlay MTU − 80)',
     def: 'derived',
   },
@@ -498,7 +500,7 @@ function lineOf(text: string, key: string, after = 0): number {
 
 function fileError(path: string, text: string, key: string, msg: string, at?: string): ScroogeError {
   const line = (at !== undefined ? lineOf(text, at, text.indexOf(`"${key}"`)) : 0) || lineOf(text, key);
-  return new ScroogeError('ERR_CONFIG', `${path}${line ? `:${line}` : ''}: ${key}: ${msg}`);
+  return new ControlError('ERR_CONFIG', `${path}${line ? `:${line}` : ''}: ${key}: ${msg}`);
 }
 
 /** parseArgs options for `scrooge up`. */
@@ -532,7 +534,7 @@ export function loadConfig(
     try {
       text = readFile(path);
     } catch (e) {
-      throw new ScroogeError('ERR_CONFIG', `cannot read config file ${path}: ${(e as Error).message}`);
+      throw new ControlError('ERR_CONFIG', `cannot read config file ${path}: ${(e as Error).message}`);
     }
     let obj: unknown;
     try {
@@ -540,13 +542,13 @@ export function loadConfig(
     } catch (e) {
       const m = /position (\d+)/.exec((e as Error).message);
       const line = m ? text.slice(0, Number(m[1])).split('\n').length : 0;
-      throw new ScroogeError(
+      throw new ControlError(
         'ERR_CONFIG',
         `${path}${line ? `:${line}` : ''}: not valid JSON (${(e as Error).message})`,
       );
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-      throw new ScroogeError('ERR_CONFIG', `${path}: must be a JSON object`);
+      throw new ControlError('ERR_CONFIG', `${path}: must be a JSON object`);
     }
     for (const [k, raw] of Object.entries(obj as Record<string, unknown>)) {
       const s = SETTINGS.find((x) => x.key === k);
@@ -573,7 +575,7 @@ export function loadConfig(
         if (Array.isArray(raw) && raw.length > 0) values.set(s.key, raw.map(s.parse));
       } else if (raw !== undefined) values.set(s.key, s.parse(raw));
     } catch (e) {
-      throw new ScroogeError('ERR_CONFIG', `--${s.flag}: ${(e as Error).message}`);
+      throw new ControlError('ERR_CONFIG', `--${s.flag}: ${(e as Error).message}`);
     }
   }
   const get = <T>(k: string, def: T): T => (values.has(k) ? (values.get(k) as T) : def);
@@ -610,25 +612,25 @@ export function loadConfig(
     crypto: get<'auto' | 'sodium' | 'js'>('crypto', 'auto'),
   };
   if (cfg.interfaces.length === 0 && opts.requireInterfaces) {
-    throw new ScroogeError(
+    throw new ControlError(
       'ERR_CONFIG',
       'no mesh interface: give --interface IFACE (or "interfaces" in the config file)',
     );
   }
   if (new Set(cfg.interfaces).size !== cfg.interfaces.length) {
-    throw new ScroogeError('ERR_CONFIG', 'an interface is listed twice');
+    throw new ControlError('ERR_CONFIG', 'an interface is listed twice');
   }
   if (cfg.helloIntervalMs < LIMITS.minHelloIntervalMs || cfg.helloIntervalMs > LIMITS.maxHelloIntervalMs) {
-    throw new ScroogeError(
+    throw new ControlError(
       'ERR_CONFIG',
       `hello interval must be between ${LIMITS.minHelloIntervalMs} ms and ${LIMITS.maxHelloIntervalMs / 1000} s`,
     );
   }
   if (cfg.tunnelPort !== 0 && cfg.tunnelPort === cfg.port) {
-    throw new ScroogeError('ERR_CONFIG', `the tunnel port and the control port are both ${cfg.port}`);
+    throw new ControlError('ERR_CONFIG', `the tunnel port and the control port are both ${cfg.port}`);
   }
   if (cfg.neighborTimeoutMs < 3 * cfg.helloIntervalMs) {
-    throw new ScroogeError('ERR_CONFIG', 'neighbor timeout must be at least three hello intervals');
+    throw new ControlError('ERR_CONFIG', 'neighbor timeout must be at least three hello intervals');
   }
   return cfg;
 }

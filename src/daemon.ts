@@ -16,14 +16,16 @@
  * never throws (it drops and counts); the shell logs, and an action that
  * fails anyway is logged and contained (run()).
  */
+import { isScroogeError } from '../base/errors.js';
+import { MTU } from '../base/constants.js';
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { type CryptoBackend, type Identity, ScroogeError, selectBackend, toBase64 } from '../crypto/index.js';
+import { type CryptoBackend, type Identity, selectBackend, toBase64 } from '../crypto/index.js';
 import { linkLocalAddress, linkLocalBytes, tunName } from '../dataplane/names.js';
 import { formatIPv6 } from '../dataplane/sockaddr.js';
 import type { Logger } from '../dataplane/log.js';
-import { tunnelMtu } from '../dataplane/packet.js';
+import { OUTER_OVERHEAD_V4, tunnelMtu } from '../dataplane/packet.js';
 import {
   formatSockaddr,
   isLinkLocal6,
@@ -168,8 +170,8 @@ export class Daemon implements ApiHandler {
       floors,
     });
     // Slots of the shared slabs and of traffic-control queues fit the largest tunnel MTU we will use.
-    const ifaceMtu = Math.max(1500, ...[...readInterfaces(cfg.interfaces).values()].map((i) => i.mtu));
-    const maxMtu = Math.min(9000, Math.max(1280, cfg.mtu ?? ifaceMtu - 60));
+    const ifaceMtu = Math.max(MTU.underlayDefault, ...[...readInterfaces(cfg.interfaces).values()].map((i) => i.mtu));
+    const maxMtu = Math.min(MTU.maxDefault, Math.max(MTU.minTunnel, cfg.mtu ?? ifaceMtu - OUTER_OVERHEAD_V4));
     this.dp = new Dataplane({ backend, log: log.child({ part: 'dataplane' }), gso: cfg.gso, gro: cfg.gro, maxMtu });
     this.filter = new ForwardingFilter(cfg.forwarding, cfg.interfaces, log.child({ part: 'filter' }));
     this.sysctls = new ForwardingSysctls(log.child({ part: 'sysctl' }));
@@ -425,7 +427,7 @@ export class Daemon implements ApiHandler {
     if (this.tunnels.has(link)) return;
     const info = this.watcher.get(iface);
     const name = tunName(this.cfg.tunPrefix, peer, iface);
-    const mtu = Math.min(this.cfg.mtu ?? tunnelMtu(info?.mtu ?? 1500, family), this.dp.maxMtu);
+    const mtu = Math.min(this.cfg.mtu ?? tunnelMtu(info?.mtu ?? MTU.underlayDefault, family), this.dp.maxMtu);
     const pk = toBase64(peer);
     try {
       const tunnel = this.dp.createTunnel({
@@ -449,7 +451,7 @@ export class Daemon implements ApiHandler {
       });
       this.tunnels.set(link, { tunnel, name, iface, lastHandshakeWall: null, pk, family });
     } catch (e) {
-      const err = e instanceof ScroogeError ? e : undefined;
+      const err = isScroogeError(e) ? e : undefined;
       this.run(this.core.tunnelFailed(link, performance.now(), err?.message ?? String(e), err?.detail?.errno));
     }
   }

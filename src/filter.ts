@@ -17,9 +17,10 @@
  * signal we do not handle, kill -9) leaves it in place: the filter fails
  * closed, and the next start replaces it.
  */
+
+import { ControlError } from './errors.js';
 import { execFile, spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { ScroogeError } from '../crypto/index.js';
 import type { Logger } from '../dataplane/log.js';
 import type { ForwardingMode } from './config.js';
 import { LIMITS } from './limits.js';
@@ -39,7 +40,7 @@ export interface FilterCounters {
 
 function q(name: string): string {
   if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(name))
-    throw new ScroogeError('ERR_NFTABLES', `bad interface name ${JSON.stringify(name)}`);
+    throw new ControlError('ERR_NFTABLES', `bad interface name ${JSON.stringify(name)}`);
   return `"${name}"`;
 }
 
@@ -105,7 +106,7 @@ export class ForwardingFilter {
       return;
     }
     if (!this.nft) {
-      throw new ScroogeError(
+      throw new ControlError(
         'ERR_NFTABLES',
         'nftables (nft) is not installed: install it (Debian: apt-get install nftables) or run with --forwarding off if you manage the firewall yourself',
       );
@@ -127,7 +128,7 @@ export class ForwardingFilter {
     // from stdin: no script file to leave behind when the process is killed
     const r = spawnSync(this.nft as string, ['-f', '-'], { input: ruleset, encoding: 'utf8' });
     if (r.status !== 0) {
-      throw new ScroogeError(
+      throw new ControlError(
         'ERR_NFTABLES',
         `cannot install the nftables table inet ${TABLE}: ${explainNft(r.stderr || r.error?.message || '')}`,
       );

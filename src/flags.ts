@@ -2,8 +2,9 @@
  * Shared CLI plumbing: strict flag parsing that turns every mistake into one
  * ScroogeError line, table output, and the default paths.
  */
+
+import { ControlError } from './errors.js';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { ScroogeError } from '../crypto/index.js';
 
 /** Default state directory; SCROOGE_STATE_DIR overrides it (several nodes on one host, tests). */
 
@@ -22,10 +23,10 @@ export function parseFlags(command: string, args: string[], options: OptionSpec,
     parsed = { values: r.values, positionals: r.positionals };
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0] ?? String(e);
-    throw new ScroogeError('ERR_USAGE', `${command}: ${msg.replace(/\. To specify a positional argument.*$/, '')}`);
+    throw new ControlError('ERR_USAGE', `${command}: ${msg.replace(/\. To specify a positional argument.*$/, '')}`);
   }
   if (parsed.positionals.length > maxPositionals) {
-    throw new ScroogeError('ERR_USAGE', `${command}: unexpected argument "${parsed.positionals[maxPositionals]}"`);
+    throw new ControlError('ERR_USAGE', `${command}: unexpected argument "${parsed.positionals[maxPositionals]}"`);
   }
   return parsed;
 }

@@ -48,14 +48,16 @@ export function verifyControlMessage(message: ControlMessage): boolean {
 }
 
 export type { CryptoBackend, Identity } from '../crypto/index.js';
+export { isScroogeError, ScroogeError } from '../base/errors.js';
+export { CryptoError, type CryptoErrorCode } from '../crypto/errors.js';
+export { DataplaneError, type DataplaneErrorCode } from '../dataplane/errors.js';
+export { ControlError, type ControlErrorCode } from './errors.js';
 export {
   deriveSessionKeys,
   formatKeyFile,
   identityFromSeed,
-  isScroogeError,
   parseKeyFile,
   ReplayWindow,
-  ScroogeError,
   selectBackend,
   tunnelKeyPair,
 } from '../crypto/index.js';

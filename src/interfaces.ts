@@ -5,6 +5,7 @@
  * up/down/changed events, so interfaces that appear, go down or change
  * address are picked up without a restart.
  */
+import { MTU } from '../base/constants.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseIPv4 } from '../dataplane/sockaddr.js';
@@ -68,7 +69,7 @@ export function readInterfaces(names: readonly string[]): Map<string, IfaceInfo>
     out.set(name, {
       name,
       ifindex: Number.isFinite(ifindex) ? ifindex : 0,
-      mtu: Number.isFinite(mtu) ? mtu : 1500,
+      mtu: Number.isFinite(mtu) ? mtu : MTU.underlayDefault,
       up: (flags & IFF_UP) !== 0 && carrier === '1',
       linkLocal: lls.get(name),
       ipv4: v4 ? parseIPv4(v4.address) : undefined,

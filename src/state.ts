@@ -1,6 +1,7 @@
 /**
  * Files in the state directory: atomic writes, the seq ceiling, the pid lock.
  */
+import { ControlError } from './errors.js';
 import {
   closeSync,
   fsyncSync,
@@ -13,7 +14,6 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ScroogeError } from '../crypto/index.js';
 import type { FloorStore } from './control/floors.js';
 import type { SeqStore } from './control/seq.js';
 
@@ -54,7 +54,7 @@ export function ensureStateDir(dir: string): void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (!statSync(dir).isDirectory()) throw new Error('not a directory');
   } catch (e) {
-    throw new ScroogeError('ERR_STATE_DIR', `state directory ${dir}: ${(e as Error).message}`, { cause: e });
+    throw new ControlError('ERR_STATE_DIR', `state directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -68,11 +68,11 @@ export function fileSeqStore(dir: string): SeqStore {
         text = readFileSync(path, 'utf8');
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw new ScroogeError('ERR_SEQ_STATE', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+        throw new ControlError('ERR_SEQ_STATE', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
       }
       const line = text.trim();
       if (!/^(?:0|[1-9][0-9]{0,19})$/.test(line)) {
-        throw new ScroogeError(
+        throw new ControlError(
           'ERR_SEQ_STATE',
           `${path} is corrupt (expected one decimal number). Neighbours reject sequence numbers below what they have seen; ` +
             'if you delete this file, the node uses the wall clock and must not be started with a clock earlier than before',
@@ -84,7 +84,7 @@ export function fileSeqStore(dir: string): SeqStore {
       try {
         writeFileAtomic(path, `${ceiling}\n`);
       } catch (e) {
-        throw new ScroogeError('ERR_SEQ_STATE', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
+        throw new ControlError('ERR_SEQ_STATE', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
       }
     },
   };
@@ -106,7 +106,7 @@ export function fileFloorStore(dir: string, onBadLine?: (line: number, why: stri
         text = readFileSync(path, 'utf8');
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
-        throw new ScroogeError('ERR_SEQ_STATE', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+        throw new ControlError('ERR_SEQ_STATE', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
       }
       text.split('\n').forEach((line, i) => {
         if (line === '') return;
@@ -122,7 +122,7 @@ export function fileFloorStore(dir: string, onBadLine?: (line: number, why: stri
       try {
         writeFileAtomic(path, text);
       } catch (e) {
-        throw new ScroogeError('ERR_SEQ_STATE', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
+        throw new ControlError('ERR_SEQ_STATE', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
       }
     },
   };
@@ -166,7 +166,7 @@ export function acquireLock(dir: string): StateLock {
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new ScroogeError('ERR_STATE_DIR', `cannot create ${path}: ${(e as Error).message}`, { cause: e });
+        throw new ControlError('ERR_STATE_DIR', `cannot create ${path}: ${(e as Error).message}`, { cause: e });
       }
     }
     let held = '';
@@ -178,7 +178,7 @@ export function acquireLock(dir: string): StateLock {
     const [pidText, start] = held.trim().split(' ');
     const pid = Number(pidText);
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processStartTime(pid) === start) {
-      throw new ScroogeError(
+      throw new ControlError(
         'ERR_LOCKED',
         `another scrooge (pid ${pid}) is running with state directory ${dir}; stop it first or use another --state-dir`,
       );
@@ -189,5 +189,5 @@ export function acquireLock(dir: string): StateLock {
       // raced with another starter; retry
     }
   }
-  throw new ScroogeError('ERR_LOCKED', `cannot take the lock ${path}`);
+  throw new ControlError('ERR_LOCKED', `cannot take the lock ${path}`);
 }

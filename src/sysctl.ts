@@ -3,8 +3,8 @@
  * a clean stop put back exactly as they were, unless someone changed them
  * since. Next to the filter: both are what scrooge changes in the system.
  */
+import { ControlError } from './errors.js';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { ScroogeError } from '../crypto/index.js';
 import type { Logger } from '../dataplane/log.js';
 import { FORWARDING_SYSCTLS } from './filter.js';
 
@@ -24,7 +24,7 @@ export class ForwardingSysctls {
           this.changed.set(path, prev);
         }
       } catch (e) {
-        throw new ScroogeError('ERR_PERMISSION', `--enable-forwarding: cannot set ${path}: ${(e as Error).message}`);
+        throw new ControlError('ERR_PERMISSION', `--enable-forwarding: cannot set ${path}: ${(e as Error).message}`);
       }
     }
     this.log.info('IP forwarding enabled', {

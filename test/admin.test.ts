@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isScroogeError } from '../crypto/index.js';
+import { isScroogeError } from '../base/errors.js';
 import { parseSetRequest } from '../src/admin.js';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isScroogeError } from '../crypto/index.js';
+import { isScroogeError } from '../base/errors.js';
 import { loadConfig, parseDuration, parseRate, SETTINGS, upFlagOptions } from '../src/config.js';
 import { runCli } from './helpers/cli.js';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isScroogeError } from '../crypto/index.js';
+import { isScroogeError } from '../base/errors.js';
 import { bothBackends, hex, toHex } from './helpers/backends.js';
 
 // RFC 8032 §7.1, TEST 1-3.

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { isScroogeError } from '../crypto/index.js';
+import { isScroogeError } from '../base/errors.js';
 import { nullLogger } from '../dataplane/log.js';
 import { ForwardingFilter, tableRuleset } from '../src/filter.js';
 

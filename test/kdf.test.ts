@@ -3,11 +3,11 @@ import test from 'ava';
 import {
   compareBytes,
   deriveSessionKeys,
-  isScroogeError,
   SESSION_KDF_SALT,
   sessionKeysFromShared,
   tunnelKeyPair,
 } from '../crypto/index.js';
+import { isScroogeError } from '../base/errors.js';
 import { bothBackends, prng, toHex } from './helpers/backends.js';
 
 /** RFC 5869 HKDF written out independently of node:crypto.hkdfSync. */

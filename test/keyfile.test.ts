@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { formatKeyFile, identityFromSeed, isScroogeError, parseKeyFile } from '../crypto/index.js';
+import { formatKeyFile, identityFromSeed, parseKeyFile } from '../crypto/index.js';
+import { isScroogeError } from '../base/errors.js';
 import { loadIdentityWith, loadOrCreateIdentity, writeKeyFile } from '../src/keyfile.js';
 import { defaultTestBackend } from './helpers/backends.js';
 

@@ -1,6 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { identityFromSeed, isScroogeError, ScroogeError, toBase64 } from '../crypto/index.js';
+import { identityFromSeed, toBase64 } from '../crypto/index.js';
+import { isScroogeError } from '../base/errors.js';
 import {
   BROADCAST_KEY,
   type ControlFields,
@@ -100,7 +101,7 @@ function code(input: string | Uint8Array): string {
   try {
     decodeControlMessage(input);
   } catch (e) {
-    if (e instanceof ScroogeError) return e.code;
+    if (isScroogeError(e)) return e.code;
     throw e;
   }
   return 'OK';

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { isScroogeError } from '../crypto/index.js';
+import { isScroogeError } from '../base/errors.js';
 import { SEQ_RESERVE_BLOCK, SeqSource, type SeqStore } from '../src/control/seq.js';
 import { fileSeqStore } from '../src/state.js';
 

@@ -1,6 +1,6 @@
 /**
  * Generated parts of the README, so it cannot drift from the code: the
- * settings table (from SETTINGS) and the limits table (from src/limits.ts,
+ * settings table (from SETTINGS) and the limits table (from base/constants.ts,
  * with each limit's reason taken from its doc comment). Each part sits
  * between `<!-- NAME:begin -->` and `<!-- NAME:end -->`.
  *
@@ -12,11 +12,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SETTINGS } from '../src/config.js';
-import { LIMITS, PROTOCOL } from '../src/limits.js';
+import { LIMITS, MTU, PROTOCOL } from '../base/constants.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const README_PATH = `${ROOT}README.md`;
-const LIMITS_SOURCE = `${ROOT}src/limits.ts`;
+const LIMITS_SOURCE = `${ROOT}base/constants.ts`;
 
 function cell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -47,7 +47,7 @@ function formatValue(v: unknown): string {
   return String(v);
 }
 
-/** `key → reason` from the doc comments in src/limits.ts. */
+/** `key → reason` from the doc comments in base/constants.ts. */
 export function limitReasons(source = readFileSync(LIMITS_SOURCE, 'utf8')): Map<string, string> {
   const out = new Map<string, string>();
   const re = /\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*(\w+):/g;
@@ -66,14 +66,13 @@ export function limitReasons(source = readFileSync(LIMITS_SOURCE, 'utf8')): Map<
 export function limitsTable(): string {
   const reasons = limitReasons();
   const rows = Object.entries(LIMITS).map(([k, v]) => [`\`${k}\``, formatValue(v), cell(reasons.get(k) ?? '')]);
+  const mtu = Object.entries(MTU).map(([k, v]) => [`\`mtu.${k}\``, formatValue(v), cell(reasons.get(k) ?? '')]);
   const proto = Object.entries(PROTOCOL).map(([k, v]) => [
     `\`${k}\``,
     formatValue(v),
-    k === 'replayWindow'
-      ? 'DESIGN.md: at least 8128 (RFC 6479 ring of 8192 bits minus one word)'
-      : 'fixed by DESIGN.md',
+    cell(`fixed by DESIGN.md: ${reasons.get(k) ?? ''}`),
   ]);
-  return table(['limit', 'value', 'why'], [...rows, ...proto]);
+  return table(['limit', 'value', 'why'], [...rows, ...mtu, ...proto]);
 }
 
 export const PARTS: Record<string, () => string> = {

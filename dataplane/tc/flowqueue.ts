@@ -16,6 +16,7 @@
  *
  * Pure: time is an argument; packet bytes live in a PacketPool.
  */
+import { WIRE } from '../../base/constants.js';
 import type { PacketPool } from './pool.js';
 
 export interface FlowQueueOptions {
@@ -34,7 +35,6 @@ const NONE = 0;
 const NEW = 1;
 const OLD = 2;
 /** CoDel's maxpacket: a queue of about one packet is never "above target". */
-const MTU_BYTES = 1514;
 
 export class FlowQueue {
   packets = 0;
@@ -210,7 +210,7 @@ export class FlowQueue {
 
   private okToDrop(f: number, slot: number, nowMs: number): boolean {
     const sojourn = nowMs - (this.pool.time[slot] as number);
-    if (sojourn < this.o.targetMs || (this.flowBytes[f] as number) <= MTU_BYTES) {
+    if (sojourn < this.o.targetMs || (this.flowBytes[f] as number) <= WIRE.ethernetFrameBytes) {
       this.firstAbove[f] = 0;
       return false;
     }

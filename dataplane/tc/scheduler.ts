@@ -17,7 +17,7 @@
  *
  * Rates count inner IP bytes (what the TUN devices carry).
  */
-import { ScroogeError } from '../../crypto/index.js';
+import { DataplaneError } from '../errors.js';
 import type { SchedNeighbor, SchedulingAlgorithm } from './algorithm.js';
 import { ALGORITHMS } from './algorithms/index.js';
 import { TokenBucket } from './bucket.js';
@@ -123,8 +123,8 @@ export class DirectionScheduler {
   private makeAlgorithm(name: string): SchedulingAlgorithm {
     const f = ALGORITHMS[name];
     if (!f)
-      throw new ScroogeError(
-        'ERR_CONFIG',
+      throw new DataplaneError(
+        'ERR_INVALID_ARGUMENT',
         `unknown scheduler "${name}" (known: ${Object.keys(ALGORITHMS).join(', ')})`,
       );
     return f({ quantumBytes: this.limits.quantumBytes });

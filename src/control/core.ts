@@ -46,14 +46,13 @@
  *     delay and given up after deviceMaxAttempts (a TUN name held by another
  *     device is not retried forever); the link says why (`lastError`).
  */
+import { isScroogeError } from '../../base/errors.js';
 import {
   bytesEqual,
   compareBytes,
   type CryptoBackend,
   deriveSessionKeys,
-  isScroogeError,
   type SessionKeys,
-  ScroogeError,
   toBase64,
   type TunnelKeyPair,
   tunnelKeyPair,
@@ -61,7 +60,7 @@ import {
 import { DEAD_AFTER_MS, REKEY_AFTER_MS } from '../../dataplane/session.js';
 import type { SockAddr } from '../../dataplane/sockaddr.js';
 import { TokenBucket } from '../../dataplane/tc/bucket.js';
-import { LIMITS } from '../limits.js';
+import { LIMITS, PROTOCOL } from '../../base/constants.js';
 import { SeqFloors } from './floors.js';
 import { type Source, SourceGuard } from './guard.js';
 import {
@@ -758,7 +757,7 @@ export class ControlCore {
   private jittered(): number {
     const r = this.opts.random(2);
     const u = (((r[0] as number) << 8) | (r[1] as number)) / 65535; // 0..1
-    return this.opts.helloIntervalMs * (1 + LIMITS.helloJitter * (2 * u - 1));
+    return this.opts.helloIntervalMs * (1 + PROTOCOL.helloJitter * (2 * u - 1));
   }
 
   // --- the neighbour table ------------------------------------------------------------------
@@ -822,5 +821,3 @@ export class ControlCore {
     return [...this.links.values()];
   }
 }
-
-export { ScroogeError };

@@ -16,7 +16,9 @@
  *
  * decodeControlMessage throws only ScroogeError with an ERR_MSG_* code.
  */
+import { ControlError, type ControlErrorCode } from '../errors.js';
 import { isIPv4, isIPv6 } from 'node:net';
+import { PROTOCOL } from '../../base/constants.js';
 import {
   type CryptoBackend,
   ED25519_PUBLIC_KEY_BYTES,
@@ -24,13 +26,12 @@ import {
   fromBase64Exact,
   type Identity,
   isAllZero,
-  ScroogeError,
   toBase64,
   X25519_KEY_BYTES,
 } from '../../crypto/index.js';
 
-export const CONTROL_PORT = 8481;
-export const MAX_CONTROL_MESSAGE_BYTES = 512;
+export const CONTROL_PORT = PROTOCOL.controlPort;
+export const MAX_CONTROL_MESSAGE_BYTES = PROTOCOL.maxControlMessageBytes;
 export const U64_MAX = (1n << 64n) - 1n;
 /** dstPK of a multicast hello: 32 zero bytes. */
 export const BROADCAST_KEY = new Uint8Array(32);
@@ -86,8 +87,8 @@ export function formatEndpoint(e: Endpoint): string {
   return e.family === 6 ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
 
-function fail(code: ConstructorParameters<typeof ScroogeError>[0], message: string): never {
-  throw new ScroogeError(code, message);
+function fail(code: ControlErrorCode, message: string): never {
+  throw new ControlError(code, message);
 }
 
 const PORT_RE = /^[1-9][0-9]{0,4}$/;
@@ -185,11 +186,11 @@ export function decodeControlMessage(input: Uint8Array | string): ControlMessage
 
 /** The text of a message before " <sig>". */
 export function formatUnsigned(srcPK: Uint8Array, fields: ControlFields): string {
-  if (fields.seq < 0n || fields.seq > U64_MAX) throw new ScroogeError('ERR_MSG_SEQ', 'seq must be within 0..2^64-1');
-  if (fields.dstPK.length !== ED25519_PUBLIC_KEY_BYTES) throw new ScroogeError('ERR_MSG_KEY', 'dstPK must be 32 bytes');
+  if (fields.seq < 0n || fields.seq > U64_MAX) throw new ControlError('ERR_MSG_SEQ', 'seq must be within 0..2^64-1');
+  if (fields.dstPK.length !== ED25519_PUBLIC_KEY_BYTES) throw new ControlError('ERR_MSG_KEY', 'dstPK must be 32 bytes');
   const head = `${fields.type} ${toBase64(srcPK)} ${toBase64(fields.dstPK)}`;
   if (fields.type === 'scrooge_tunnel' || fields.type === 'scrooge_tunnel_confirm') {
-    if (fields.tunnelPK.length !== X25519_KEY_BYTES) throw new ScroogeError('ERR_MSG_KEY', 'tunnelPK must be 32 bytes');
+    if (fields.tunnelPK.length !== X25519_KEY_BYTES) throw new ControlError('ERR_MSG_KEY', 'tunnelPK must be 32 bytes');
     const ep = formatEndpoint(fields.endpoint);
     parseEndpoint(ep); // refuse to send what we would not accept
     return `${head} ${toBase64(fields.tunnelPK)} ${ep} ${fields.seq}`;

@@ -12,7 +12,7 @@
  *
  * Pure: the clock value is a parameter, storage is an interface.
  */
-import { ScroogeError } from '../../crypto/index.js';
+import { ControlError } from '../errors.js';
 import { U64_MAX } from './messages.js';
 
 /** How far ahead the persisted ceiling is reserved: one hour of wall-clock microseconds. */
@@ -42,7 +42,7 @@ export class SeqSource {
   next(nowUs: bigint): bigint {
     let candidate = this.last + 1n;
     if (nowUs > candidate) candidate = nowUs;
-    if (candidate > U64_MAX) throw new ScroogeError('ERR_SEQ_STATE', 'sequence numbers exhausted (2^64)');
+    if (candidate > U64_MAX) throw new ControlError('ERR_SEQ_STATE', 'sequence numbers exhausted (2^64)');
     if (candidate >= this.ceiling) {
       let ceiling = candidate + this.block;
       if (ceiling > U64_MAX) ceiling = U64_MAX;

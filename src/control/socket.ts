@@ -5,14 +5,16 @@
  * It lives in the native addon like the tunnel sockets; it uses its own small
  * slab (a datagram over 512 bytes is truncated by the kernel and dropped).
  */
-import { ScroogeError } from '../../crypto/index.js';
+import { type ScroogeError } from '../../base/errors.js';
+import { DataplaneError } from '../../dataplane/errors.js';
+import { NATIVE } from '../../base/constants.js';
 import { KIND_UDP, type NativePort, native, nativeError } from '../../dataplane/native.js';
 import { decodeSockaddr, encodeSockaddr, isLinkLocal6, type SockAddr, toMapped6 } from '../../dataplane/sockaddr.js';
 import { ALL_ONES_V6_MULTICAST } from './core.js';
 import { MAX_CONTROL_MESSAGE_BYTES } from './messages.js';
 
-const SLOT = 1024;
-const BATCH = 16;
+const SLOT = NATIVE.controlSlotBytes;
+const BATCH = NATIVE.controlBatch;
 
 export interface Received {
   bytes: Uint8Array;
@@ -40,7 +42,7 @@ export class ControlSocket {
     } catch (e) {
       const err = nativeError('ERR_SOCKET', `cannot bind the control port ${port}`, e);
       if ((e as { code?: string }).code === 'EADDRINUSE') {
-        throw new ScroogeError(
+        throw new DataplaneError(
           'ERR_SOCKET',
           `control port ${port} is in use (another scrooge in this network namespace?)`,
           { cause: e },
@@ -66,7 +68,7 @@ export class ControlSocket {
       BATCH,
       (count) => {
         if (count < 0) {
-          onFailure(new ScroogeError('ERR_SOCKET', `control socket failed (${n.errnoName(count)})`));
+          onFailure(new DataplaneError('ERR_SOCKET', `control socket failed (${n.errnoName(count)})`));
           return;
         }
         for (let i = 0; i < count; i++) {

@@ -5,7 +5,8 @@
  * TunnelCore, sealing and opening real packets) are the real ones; only
  * sockets, devices and the shell are replaced.
  */
-import { identityFromSeed, type Identity, isScroogeError } from '../../crypto/index.js';
+import { identityFromSeed, type Identity } from '../../crypto/index.js';
+import { isScroogeError } from '../../base/errors.js';
 import { readU32LE, TUNNEL_OVERHEAD } from '../../dataplane/packet.js';
 import { type TickResult, TunnelCore } from '../../dataplane/session.js';
 import type { SockAddr } from '../../dataplane/sockaddr.js';

@@ -14,10 +14,11 @@
  *                                         │
  *                                        [c]   reaches the gateway only through a
  */
+import { DataplaneError } from '../../dataplane/errors.js';
+import { ControlError } from '../../src/errors.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ScroogeError } from '../../crypto/index.js';
 import { apiRequest } from '../../src/api.js';
 import { flag, type OptionSpec, parseFlags, str } from '../../src/flags.js';
 import { formatRate, parseDuration, parseRate } from '../../src/config.js';
@@ -118,11 +119,11 @@ export async function demo(args: string[]): Promise<number> {
     durationMs = parseDuration(str(p, 'duration') ?? '60s');
     capacity = parseRate(str(p, 'capacity') ?? '40mbit');
   } catch (e) {
-    throw new ScroogeError('ERR_USAGE', `demo: ${(e as Error).message}`);
+    throw new ControlError('ERR_USAGE', `demo: ${(e as Error).message}`);
   }
-  if (durationMs < 15_000) throw new ScroogeError('ERR_USAGE', 'demo: --duration must be at least 15s');
+  if (durationMs < 15_000) throw new ControlError('ERR_USAGE', 'demo: --duration must be at least 15s');
   if (!isRoot()) {
-    throw new ScroogeError(
+    throw new ControlError(
       'ERR_PERMISSION',
       'the demo creates network namespaces and needs root: run it with sudo (sudo npm run demo)',
     );
@@ -132,7 +133,7 @@ export async function demo(args: string[]): Promise<number> {
     ['nft', 'nftables'],
   ].filter(([cmd]) => !findSystemBinary(cmd as string));
   if (missing.length > 0) {
-    throw new ScroogeError(
+    throw new ControlError(
       'ERR_PERMISSION',
       `the demo needs ${missing.map((m) => m[0]).join(' and ')}: apt-get install ${missing.map((m) => m[1]).join(' ')}`,
     );
@@ -289,7 +290,8 @@ async function run(
     ];
     const proc = lab.spawn(ns[name], ['sh', '-c', `exec "$@" >>${logFile} 2>&1`, 'sh', ...argv]);
     await waitFor(`${name}'s daemon`, async () => {
-      if (proc.child.exitCode !== null) throw new ScroogeError('ERR_NATIVE', `${name}'s daemon exited; see ${logFile}`);
+      if (proc.child.exitCode !== null)
+        throw new DataplaneError('ERR_NATIVE', `${name}'s daemon exited; see ${logFile}`);
       await apiRequest(`${stateDir}/scrooge.sock`, 'GET', '/v1/status');
       return true;
     });
