@@ -6,7 +6,8 @@
  */
 import { ControlError } from './errors.js';
 import { fromBase64Exact } from '../crypto/index.js';
-import { parseRate, parseShare, parseWeight, SCHEDULERS } from './config.js';
+import { SCHEDULERS } from './config.js';
+import { parseRate, parseShare, parseWeight } from './values.js';
 
 export type SetRequest =
   | { kind: 'weight'; key: string; weight: number }

@@ -1,495 +1,237 @@
 /**
  * `scrooge up` configuration: flags and a JSON config file (`--config FILE`),
- * flags override the file. Every setting is declared once in SETTINGS below
- * (flag, file key, parser, default); a bad value is one ScroogeError naming
- * the flag, or the file, line and key, and why.
+ * flags override the file. Every setting is declared once, in TABLE below: its
+ * flag, file key, parser, typed default and help. The DaemonConfig type, the
+ * flag parser options, `scrooge up --help` and the README's settings table are
+ * all derived from it. A bad value is one ControlError naming the flag, or the
+ * file, line and key, and why.
  */
-import { type ScroogeError } from '../base/errors.js';
-import { ControlError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromBase64Exact } from '../crypto/index.js';
+import { MTU, LIMITS, PROTOCOL } from '../base/constants.js';
 import { DEFAULT_TUN_PREFIX, validateTunPrefix } from '../dataplane/names.js';
-import type { LogLevel } from '../dataplane/log.js';
 import { type InterfaceAddress } from '../dataplane/link.js';
-import { parseIPv4, parseIPv6, parsePrefix } from '../dataplane/sockaddr.js';
 import { ALGORITHMS } from '../dataplane/tc/algorithms/index.js';
 import { parseBabelAddress } from './babel.js';
+import { ControlError } from './errors.js';
+import { isLogLevel } from './log.js';
 import { DEFAULT_STATE_DIR } from './state.js';
-import { CONTROL_PORT } from './control/messages.js';
-import { LIMITS, MTU } from '../base/constants.js';
-import { isLogLevel, type LogFormat } from './log.js';
+import {
+  type NeighborSettings,
+  parseAddress,
+  parseBabelInterfaceOptions,
+  parseBool,
+  parseDuration,
+  parseEnum,
+  parseHostPort,
+  parseIfname,
+  parseInteger,
+  parseNeighbors,
+  parsePeer,
+  parseRate,
+  parseShare,
+  parseString,
+  parseWeight,
+} from './values.js';
 
 export type ForwardingMode = 'mesh' | 'strict' | 'off';
 export const SCHEDULERS = Object.keys(ALGORITHMS);
-export type SchedulerName = string;
-
-export interface NeighborSettings {
-  weight?: number;
-  /** Cap in bit/s; null = no cap. */
-  rate?: number | null;
-}
-
-export interface DaemonConfig {
-  interfaces: string[];
-  key: string;
-  stateDir: string;
-  api: string;
-  apiHttp: string | undefined;
-  port: number;
-  /** UDP port of the tunnel socket on every mesh interface (0: the kernel picks one per interface). */
-  tunnelPort: number;
-  tunPrefix: string;
-  addresses: InterfaceAddress[];
-  mtu: number | undefined;
-  helloIntervalMs: number;
-  peers: string[];
-  logLevel: LogLevel;
-  logFormat: LogFormat;
-  metrics: string | undefined;
-  maxNeighbors: number;
-  neighborTimeoutMs: number;
-  /** Bit/s per direction; undefined = unlimited. */
-  capacity: number | undefined;
-  share: number;
-  scheduler: SchedulerName;
-  defaultWeight: number;
-  neighbors: Record<string, NeighborSettings>;
-  forwarding: ForwardingMode;
-  enableForwarding: boolean;
-  babel: string | undefined;
-  babelInterface: string;
-  gso: boolean;
-  gro: boolean;
-  crypto: 'auto' | 'sodium' | 'js';
-}
-
-// --- value parsers (shared with the admin API and `scrooge set`) ---------------------------------
-
-export function parseDuration(v: unknown): number {
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v * 1000;
-  if (typeof v === 'string') {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v.trim());
-    if (m) {
-      const n = Number(m[1]);
-      const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
-      if (ms > 0) return ms;
-    }
-  }
-  throw new Error(`${JSON.stringify(v)} is not a duration (e.g. 5s, 500ms, 2m)`);
-}
-
-const RATE_UNITS: Record<string, number> = {
-  bit: 1,
-  bps: 1,
-  kbit: 1e3,
-  mbit: 1e6,
-  gbit: 1e9,
-  tbit: 1e12,
-  k: 1e3,
-  m: 1e6,
-  g: 1e9,
-};
-
-/** "100mbit", "1gbit", "64kbit", "1500000" (bit/s) → bit/s. */
-export function parseRate(v: unknown): number {
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v;
-  if (typeof v === 'string') {
-    const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(v.trim());
-    const unit = (m?.[2] ?? '').toLowerCase();
-    if (m && (unit === '' || unit in RATE_UNITS)) {
-      const r = Number(m[1]) * (unit === '' ? 1 : (RATE_UNITS[unit] as number));
-      if (r >= LIMITS.minRateBps && r <= LIMITS.maxRateBps) return r;
-      throw new Error(`${JSON.stringify(v)} is out of range (${LIMITS.minRateBps} bit/s to 10 tbit)`);
-    }
-  }
-  throw new Error(`${JSON.stringify(v)} is not a rate (e.g. 100mbit, 1gbit, 500kbit)`);
-}
-
-export function formatRate(bps: number): string {
-  if (bps >= 1e9 && bps % 1e6 === 0 && bps % 1e9 === 0) return `${bps / 1e9}gbit`;
-  if (bps >= 1e6 && bps % 1e3 === 0) return `${+(bps / 1e6).toFixed(3)}mbit`;
-  if (bps >= 1e3) return `${+(bps / 1e3).toFixed(3)}kbit`;
-  return `${bps}bit`;
-}
-
-export function parseShare(v: unknown): number {
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n === 'number' && Number.isFinite(n) && n >= 0 && n <= 1) return n;
-  throw new Error(`${JSON.stringify(v)} is not a share between 0 and 1`);
-}
-
-export function parseWeight(v: unknown): number {
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n === 'number' && Number.isFinite(n) && n >= LIMITS.minWeight && n <= LIMITS.maxWeight) return n;
-  throw new Error(`${JSON.stringify(v)} is not a weight (${LIMITS.minWeight} to ${LIMITS.maxWeight})`);
-}
-
-function parseInteger(min: number, max: number) {
-  return (v: unknown): number => {
-    const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
-    if (typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max) return n;
-    throw new Error(`${JSON.stringify(v)} is not an integer from ${min} to ${max}`);
-  };
-}
-
-function parseString(v: unknown): string {
-  if (typeof v === 'string' && v.length > 0) return v;
-  throw new Error(`${JSON.stringify(v)} is not a non-empty string`);
-}
-
-/** babeld interface parameters: words of [A-Za-z0-9._:-], one line (no injection of other commands). */
-export function parseBabelInterfaceOptions(v: unknown): string {
-  const s = parseString(v)
-    .trim()
-    .replace(/[ \t]+/g, ' ');
-  if (!/^[A-Za-z0-9._:-]+( [A-Za-z0-9._:-]+)*$/.test(s)) {
-    throw new Error(
-      `${JSON.stringify(v)} is not a list of babeld interface parameters (e.g. "type tunnel hello-interval 1")`,
-    );
-  }
-  return s;
-}
-
-function parseBool(v: unknown): boolean {
-  if (typeof v === 'boolean') return v;
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  throw new Error(`${JSON.stringify(v)} is not true or false`);
-}
-
-function parseEnum<T extends string>(values: readonly T[]) {
-  return (v: unknown): T => {
-    if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
-    throw new Error(`${JSON.stringify(v)} is not one of ${values.join(', ')}`);
-  };
-}
-
-function parseIfname(v: unknown): string {
-  const s = parseString(v);
-  if (s.length > 15 || !/^[A-Za-z0-9_.:@-]+$/.test(s)) throw new Error(`${JSON.stringify(v)} is not an interface name`);
-  return s;
-}
-
-function parseAddress(v: unknown): InterfaceAddress {
-  try {
-    return parsePrefix(parseString(v));
-  } catch (e) {
-    throw new Error((e as Error).message);
-  }
-}
-
-/** "fe80::1%eth0", "2001:db8::1", "192.0.2.1" (optionally with :port is not allowed: the port is --port). */
-export function parsePeer(v: unknown): string {
-  const s = parseString(v);
-  const [addr, zone] = s.split('%') as [string, string | undefined];
-  if (!(parseIPv4(addr) || parseIPv6(addr)) || (zone !== undefined && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(zone))) {
-    throw new Error(`${JSON.stringify(v)} is not an IP address (optionally with %iface)`);
-  }
-  if (parseIPv6(addr)?.[0] === 0xfe && zone === undefined) {
-    throw new Error(`${JSON.stringify(v)}: a link-local peer needs %iface`);
-  }
-  return s;
-}
-
-function parseHostPort(v: unknown): string {
-  const s = parseString(v);
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(s);
-  if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535 || !(parseIPv6(m[1] ?? '') || parseIPv4(m[2] ?? ''))) {
-    throw new Error(`${JSON.stringify(v)} is not ADDRESS:PORT (e.g. 127.0.0.1:9481 or [::1]:9481)`);
-  }
-  return s;
-}
-
-function parseNeighbors(v: unknown): Record<string, NeighborSettings> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('must be an object keyed by public key');
-  const out: Record<string, NeighborSettings> = {};
-  for (const [pk, raw] of Object.entries(v as Record<string, unknown>)) {
-    try {
-      fromBase64Exact(pk, 32, 'public key');
-    } catch {
-      throw new Error(`"${pk}" is not a public key (44 characters of base64)`);
-    }
-    if (typeof raw !== 'object' || raw === null) throw new Error(`${pk}: must be an object with weight and/or rate`);
-    const s: NeighborSettings = {};
-    for (const [k, val] of Object.entries(raw as Record<string, unknown>)) {
-      try {
-        if (k === 'weight') s.weight = parseWeight(val);
-        else if (k === 'rate') s.rate = val === null || val === 'none' ? null : parseRate(val);
-        else throw new Error(`unknown key "${k}" (weight, rate)`);
-      } catch (e) {
-        throw Object.assign(new Error(`${pk}: ${k}: ${(e as Error).message}`), { at: pk });
-      }
-    }
-    out[pk] = s;
-  }
-  return out;
-}
+export type { NeighborSettings };
 
 // --- the settings table ---------------------------------------------------------------------------
 
 type Kind = 'string' | 'boolean' | 'list';
 
-interface Setting {
-  /** Key in the config file and in DaemonConfig unless `field` says otherwise. */
+/** A default: the value itself, or computed from the state directory (paths inside it). */
+type Default<T> = { value: T } | { from: (stateDir: string) => T };
+
+interface Setting<T> {
+  flag: string;
+  /** Key in the config file (the DaemonConfig field unless given). */
+  file?: string;
+  kind: Kind;
+  /** The whole value (for lists: the array) → the typed value; throws why not. */
+  parse: (v: unknown) => T;
+  default: Default<T>;
+  /** The default as --help and the README show it. */
+  shown: string;
+  help: string;
+  fileOnly?: boolean;
+}
+
+interface Spec {
+  flag: string;
+  file?: string;
+  help: string;
+  fileOnly?: boolean;
+}
+
+/** A single value whose default is written as a user would write it (parsed by the same parser). */
+function text<T>(parse: (v: unknown) => T, def: string, spec: Spec): Setting<T> {
+  return { ...spec, kind: 'string', parse, default: { value: parse(def) }, shown: def };
+}
+
+/** A single value with a typed default shown in words ("off", "derived", a path). */
+function value<T>(parse: (v: unknown) => T, def: Default<T>, shown: string, spec: Spec): Setting<T> {
+  return { ...spec, kind: 'string', parse, default: def, shown };
+}
+
+function flag(def: boolean, spec: Spec): Setting<boolean> {
+  return { ...spec, kind: 'boolean', parse: parseBool, default: { value: def }, shown: String(def) };
+}
+
+/** A repeatable flag, a JSON list in the file; empty by default. */
+function list<E>(parseItem: (v: unknown) => E, shown: string, spec: Spec): Setting<E[]> {
+  const parse = (v: unknown): E[] => {
+    if (!Array.isArray(v)) throw new Error('must be a list');
+    return v.map(parseItem);
+  };
+  return { ...spec, kind: 'list', parse, default: { value: [] }, shown };
+}
+
+const none = { value: undefined };
+
+const TABLE = {
+  interfaces: list(parseIfname, 'none: required', { flag: 'interface', help: 'mesh interface (repeatable)' }),
+  key: value(parseString, { from: (d) => join(d, 'key') }, '<state-dir>/key', {
+    flag: 'key',
+    help: 'identity key file, created 0600 if missing',
+  }),
+  stateDir: value(parseString, { value: DEFAULT_STATE_DIR }, DEFAULT_STATE_DIR, {
+    flag: 'state-dir',
+    help: 'state directory (seq floor, lock, socket)',
+  }),
+  api: value(parseString, { from: (d) => join(d, 'scrooge.sock') }, '<state-dir>/scrooge.sock', {
+    flag: 'api',
+    help: 'admin API Unix socket (mode 0600)',
+  }),
+  apiHttp: value<string | undefined>(parseHostPort, none, 'off', {
+    flag: 'api-http',
+    help: 'also serve the admin API over HTTP on a loopback ADDRESS:PORT',
+  }),
+  port: text(parseInteger(1, 65535), String(PROTOCOL.controlPort), { flag: 'port', help: 'control protocol UDP port' }),
+  tunnelPort: text(parseInteger(0, 65535), '0', {
+    flag: 'tunnel-port',
+    help: 'UDP port of the tunnel socket on each mesh interface, shared by all its tunnels (0: any free port)',
+  }),
+  tunPrefix: text(
+    (v) => {
+      const s = parseString(v);
+      validateTunPrefix(s);
+      return s;
+    },
+    DEFAULT_TUN_PREFIX,
+    { flag: 'tun-prefix', help: 'TUN device name prefix (≤ 7 chars)' },
+  ),
+  addresses: list<InterfaceAddress>(parseAddress, 'none', {
+    flag: 'address',
+    help: 'node address ADDR/PLEN put on every tunnel device (repeatable)',
+  }),
+  mtu: value<number | undefined>(parseInteger(MTU.minTunnel, MTU.maxTun), none, 'derived', {
+    flag: 'mtu',
+    help: 'TUN MTU (default: underlay MTU − 80)',
+  }),
+  helloIntervalMs: text(parseDuration, '5s', {
+    flag: 'hello-interval',
+    file: 'helloInterval',
+    help: 'hello interval (±20% jitter)',
+  }),
+  peers: list(parsePeer, 'none', { flag: 'peer', help: 'also send hellos unicast to ADDR[%iface] (repeatable)' }),
+  logLevel: text(
+    (v) => {
+      const s = parseString(v);
+      if (!isLogLevel(s)) throw new Error(`${JSON.stringify(v)} is not one of debug, info, warn, error`);
+      return s;
+    },
+    'info',
+    { flag: 'log-level', help: 'debug, info, warn, error' },
+  ),
+  logFormat: text(parseEnum(['logfmt', 'json'] as const), 'logfmt', { flag: 'log-format', help: 'logfmt or json' }),
+  metrics: value<string | undefined>(parseHostPort, none, 'off', {
+    flag: 'metrics',
+    help: 'serve Prometheus metrics on ADDRESS:PORT',
+  }),
+  maxNeighbors: text(parseInteger(1, LIMITS.maxNeighborsCeiling), String(LIMITS.defaultMaxNeighbors), {
+    flag: 'max-neighbors',
+    help: 'neighbour table bound',
+  }),
+  neighborTimeoutMs: text(parseDuration, '60s', {
+    flag: 'neighbor-timeout',
+    file: 'neighborTimeout',
+    help: 'remove a silent neighbour (and its tunnel) after this long',
+  }),
+  /** Bit/s per direction; undefined = unlimited. */
+  capacity: value<number | undefined>(parseRate, none, 'unlimited', {
+    flag: 'capacity',
+    help: 'bandwidth per direction (e.g. 100mbit)',
+  }),
+  share: text(parseShare, '1', { flag: 'share', help: 'fraction of capacity neighbour traffic may use (0–1)' }),
+  scheduler: text(parseEnum(SCHEDULERS), 'wtb-drr', { flag: 'scheduler', help: SCHEDULERS.join(', ') }),
+  defaultWeight: text(parseWeight, '1', { flag: 'default-weight', help: 'weight of neighbours without their own' }),
+  neighbors: value<Record<string, NeighborSettings>>(parseNeighbors, { value: {} }, '{}', {
+    flag: '',
+    help: 'per-neighbour {"<pubkey>": {"weight": 3, "rate": "20mbit"}}',
+    fileOnly: true,
+  }),
+  forwarding: text(parseEnum<ForwardingMode>(['mesh', 'strict', 'off']), 'mesh', {
+    flag: 'forwarding',
+    help: 'forwarding filter mode',
+  }),
+  enableForwarding: flag(false, {
+    flag: 'enable-forwarding',
+    help: 'set net.ipv4.ip_forward and net.ipv6.conf.all.forwarding to 1',
+  }),
+  babel: value<string | undefined>(
+    (v) => {
+      const s = parseString(v);
+      parseBabelAddress(s);
+      return s;
+    },
+    none,
+    'off',
+    { flag: 'babel', help: "babeld's local read-write socket (babeld -G): PORT, ADDRESS:PORT or /path" },
+  ),
+  babelInterface: text(parseBabelInterfaceOptions, 'type tunnel', {
+    flag: 'babel-interface',
+    help: 'babeld interface parameters sent with each tunnel (babeld does not apply its "default" line to interfaces added at run time)',
+  }),
+  gso: flag(true, { flag: 'gso', help: 'UDP GSO on send (--no-gso to turn off)' }),
+  gro: flag(true, { flag: 'gro', help: 'UDP GRO on receive (--no-gro to turn off)' }),
+  crypto: text(parseEnum(['auto', 'sodium', 'js'] as const), 'auto', { flag: 'crypto', help: 'crypto backend' }),
+} satisfies Record<string, Setting<unknown>>;
+
+type Table = typeof TABLE;
+type ValueOf<S> = S extends Setting<infer T> ? T : never;
+
+/** The daemon's configuration: one field per row of TABLE, of the type its parser returns. */
+export type DaemonConfig = { -readonly [K in keyof Table]: ValueOf<Table[K]> };
+
+/** The settings as a list (for --help, the README and tests): `key` is the config-file key. */
+export interface SettingInfo {
+  field: keyof DaemonConfig;
   key: string;
   flag: string;
   kind: Kind;
   parse: (v: unknown) => unknown;
   help: string;
-  /** Shown in --help / README. */
-  def?: string;
-  flagOnly?: boolean;
-  fileOnly?: boolean;
+  /** The default as shown. */
+  def: string;
+  fileOnly: boolean;
 }
 
-export const SETTINGS: Setting[] = [
-  {
-    key: 'interfaces',
-    flag: 'interface',
-    kind: 'list',
-    parse: parseIfname,
-    help: 'mesh interface (repeatable)',
-    def: 'none: required',
-  },
-  {
-    key: 'key',
-    flag: 'key',
-    kind: 'string',
-    parse: parseString,
-    help: 'identity key file, created 0600 if missing',
-    def: '<state-dir>/key',
-  },
-  {
-    key: 'stateDir',
-    flag: 'state-dir',
-    kind: 'string',
-    parse: parseString,
-    help: 'state directory (seq floor, lock, socket)',
-    def: DEFAULT_STATE_DIR,
-  },
-  {
-    key: 'api',
-    flag: 'api',
-    kind: 'string',
-    parse: parseString,
-    help: 'admin API Unix socket (mode 0600)',
-    def: '<state-dir>/scrooge.sock',
-  },
-  {
-    key: 'apiHttp',
-    flag: 'api-http',
-    kind: 'string',
-    parse: parseHostPort,
-    help: 'also serve the admin API over HTTP on a loopback ADDRESS:PORT',
-    def: 'off',
-  },
-  {
-    key: 'port',
-    flag: 'port',
-    kind: 'string',
-    parse: parseInteger(1, 65535),
-    help: 'control protocol UDP port',
-    def: String(CONTROL_PORT),
-  },
-  {
-    key: 'tunnelPort',
-    flag: 'tunnel-port',
-    kind: 'string',
-    parse: parseInteger(0, 65535),
-    help: 'UDP port of the tunnel socket on each mesh interface, shared by all its tunnels (0: any free port)',
-    def: '0',
-  },
-  {
-    key: 'tunPrefix',
-    flag: 'tun-prefix',
-    kind: 'string',
-    parse: (v) => {
-      const s = parseString(v);
-      validateTunPrefix(s);
-      return s;
-    },
-    help: 'TUN device name prefix (≤ 7 chars)',
-    def: DEFAULT_TUN_PREFIX,
-  },
-  {
-    key: 'addresses',
-    flag: 'address',
-    kind: 'list',
-    parse: parseAddress,
-    help: 'node address ADDR/PLEN put on every tunnel device (repeatable)',
-    def: 'none',
-  },
-  {
-    key: 'mtu',
-    flag: 'mtu',
-    kind: 'string',
-    parse: parseInteger(MTU.minTunnel, MTU.maxTun),
-    help: 'TUN MTU (default: underlay MTU − 80)',
-    def: 'derived',
-  },
-  {
-    key: 'helloInterval',
-    flag: 'hello-interval',
-    kind: 'string',
-    parse: parseDuration,
-    help: 'hello interval (±20% jitter)',
-    def: '5s',
-  },
-  {
-    key: 'peers',
-    flag: 'peer',
-    kind: 'list',
-    parse: parsePeer,
-    help: 'also send hellos unicast to ADDR[%iface] (repeatable)',
-    def: 'none',
-  },
-  {
-    key: 'logLevel',
-    flag: 'log-level',
-    kind: 'string',
-    parse: (v) => {
-      const s = parseString(v);
-      if (!isLogLevel(s)) throw new Error(`${JSON.stringify(v)} is not one of debug, info, warn, error`);
-      return s;
-    },
-    help: 'debug, info, warn, error',
-    def: 'info',
-  },
-  {
-    key: 'logFormat',
-    flag: 'log-format',
-    kind: 'string',
-    parse: parseEnum(['logfmt', 'json'] as const),
-    help: 'logfmt or json',
-    def: 'logfmt',
-  },
-  {
-    key: 'metrics',
-    flag: 'metrics',
-    kind: 'string',
-    parse: parseHostPort,
-    help: 'serve Prometheus metrics on ADDRESS:PORT',
-    def: 'off',
-  },
-  {
-    key: 'maxNeighbors',
-    flag: 'max-neighbors',
-    kind: 'string',
-    parse: parseInteger(1, LIMITS.maxNeighborsCeiling),
-    help: 'neighbour table bound',
-    def: String(LIMITS.defaultMaxNeighbors),
-  },
-  {
-    key: 'neighborTimeout',
-    flag: 'neighbor-timeout',
-    kind: 'string',
-    parse: parseDuration,
-    help: 'remove a silent neighbour (and its tunnel) after this long',
-    def: '60s',
-  },
-  {
-    key: 'capacity',
-    flag: 'capacity',
-    kind: 'string',
-    parse: parseRate,
-    help: 'bandwidth per direction (e.g. 100mbit)',
-    def: 'unlimited',
-  },
-  {
-    key: 'share',
-    flag: 'share',
-    kind: 'string',
-    parse: parseShare,
-    help: 'fraction of capacity neighbour traffic may use (0–1)',
-    def: '1',
-  },
-  {
-    key: 'scheduler',
-    flag: 'scheduler',
-    kind: 'string',
-    parse: parseEnum(SCHEDULERS),
-    help: SCHEDULERS.join(', '),
-    def: 'wtb-drr',
-  },
-  {
-    key: 'defaultWeight',
-    flag: 'default-weight',
-    kind: 'string',
-    parse: parseWeight,
-    help: 'weight of neighbours without their own',
-    def: '1',
-  },
-  {
-    key: 'neighbors',
-    flag: '',
-    kind: 'string',
-    parse: parseNeighbors,
-    help: 'per-neighbour {"<pubkey>": {"weight": 3, "rate": "20mbit"}}',
-    def: '{}',
-    fileOnly: true,
-  },
-  {
-    key: 'forwarding',
-    flag: 'forwarding',
-    kind: 'string',
-    parse: parseEnum(['mesh', 'strict', 'off'] as const),
-    help: 'forwarding filter mode',
-    def: 'mesh',
-  },
-  {
-    key: 'enableForwarding',
-    flag: 'enable-forwarding',
-    kind: 'boolean',
-    parse: parseBool,
-    help: 'set net.ipv4.ip_forward and net.ipv6.conf.all.forwarding to 1',
-    def: 'false',
-  },
-  {
-    key: 'babel',
-    flag: 'babel',
-    kind: 'string',
-    parse: (v) => {
-      const s = parseString(v);
-      parseBabelAddress(s);
-      return s;
-    },
-    help: "babeld's local read-write socket (babeld -G): PORT, ADDRESS:PORT or /path",
-    def: 'off',
-  },
-  {
-    key: 'babelInterface',
-    flag: 'babel-interface',
-    kind: 'string',
-    parse: parseBabelInterfaceOptions,
-    help: 'babeld interface parameters sent with each tunnel (babeld does not apply its "default" line to interfaces added at run time)',
-    def: 'type tunnel',
-  },
-  {
-    key: 'gso',
-    flag: 'gso',
-    kind: 'boolean',
-    parse: parseBool,
-    help: 'UDP GSO on send (--no-gso to turn off)',
-    def: 'true',
-  },
-  {
-    key: 'gro',
-    flag: 'gro',
-    kind: 'boolean',
-    parse: parseBool,
-    help: 'UDP GRO on receive (--no-gro to turn off)',
-    def: 'true',
-  },
-  {
-    key: 'crypto',
-    flag: 'crypto',
-    kind: 'string',
-    parse: parseEnum(['auto', 'sodium', 'js'] as const),
-    help: 'crypto backend',
-    def: 'auto',
-  },
-];
+export const SETTINGS: readonly SettingInfo[] = (Object.keys(TABLE) as (keyof Table)[]).map((field) => {
+  const s: Setting<unknown> = TABLE[field];
+  return {
+    field,
+    key: s.file ?? field,
+    flag: s.flag,
+    kind: s.kind,
+    parse: s.parse,
+    help: s.help,
+    def: s.shown,
+    fileOnly: s.fileOnly === true,
+  };
+});
 
 /** Line (1-based) where `"key"` first appears in the file text, for error messages. */
 function lineOf(text: string, key: string, after = 0): number {
@@ -498,7 +240,7 @@ function lineOf(text: string, key: string, after = 0): number {
   return text.slice(0, at).split('\n').length;
 }
 
-function fileError(path: string, text: string, key: string, msg: string, at?: string): ScroogeError {
+function fileError(path: string, text: string, key: string, msg: string, at?: string): ControlError {
   const line = (at !== undefined ? lineOf(text, at, text.indexOf(`"${key}"`)) : 0) || lineOf(text, key);
   return new ControlError('ERR_CONFIG', `${path}${line ? `:${line}` : ''}: ${key}: ${msg}`);
 }
@@ -518,7 +260,7 @@ export function upFlagOptions(): Record<string, { type: 'string' | 'boolean'; mu
 
 /**
  * Builds the configuration from parsed flags (values keyed by flag name) and
- * the optional config file. Throws ScroogeError('ERR_CONFIG') naming the flag
+ * the optional config file. Throws ControlError('ERR_CONFIG') naming the flag
  * or the file line and key.
  */
 export function loadConfig(
@@ -527,90 +269,32 @@ export function loadConfig(
   /** `scrooge doctor` checks a machine before any interface is chosen. */
   opts: { requireInterfaces: boolean } = { requireInterfaces: true },
 ): DaemonConfig {
-  const values = new Map<string, unknown>();
+  const values = new Map<keyof DaemonConfig, unknown>();
   const path = typeof flags.config === 'string' ? flags.config : undefined;
-  if (path !== undefined) {
-    let text: string;
-    try {
-      text = readFile(path);
-    } catch (e) {
-      throw new ControlError('ERR_CONFIG', `cannot read config file ${path}: ${(e as Error).message}`);
-    }
-    let obj: unknown;
-    try {
-      obj = JSON.parse(text);
-    } catch (e) {
-      const m = /position (\d+)/.exec((e as Error).message);
-      const line = m ? text.slice(0, Number(m[1])).split('\n').length : 0;
-      throw new ControlError(
-        'ERR_CONFIG',
-        `${path}${line ? `:${line}` : ''}: not valid JSON (${(e as Error).message})`,
-      );
-    }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-      throw new ControlError('ERR_CONFIG', `${path}: must be a JSON object`);
-    }
-    for (const [k, raw] of Object.entries(obj as Record<string, unknown>)) {
-      const s = SETTINGS.find((x) => x.key === k);
-      if (!s) throw fileError(path, text, k, `unknown setting (known: ${SETTINGS.map((x) => x.key).join(', ')})`);
-      try {
-        if (s.kind === 'list') {
-          if (!Array.isArray(raw)) throw new Error('must be a list');
-          values.set(k, raw.map(s.parse));
-        } else values.set(k, s.parse(raw));
-      } catch (e) {
-        throw fileError(path, text, k, (e as Error).message, (e as { at?: string }).at);
-      }
-    }
-  }
+  if (path !== undefined) readConfigFile(path, readFile, values);
   for (const s of SETTINGS) {
     if (s.fileOnly) continue;
     const raw = flags[s.flag];
     const neg = flags[`no-${s.flag}`];
     try {
       if (s.kind === 'boolean') {
-        if (raw === true) values.set(s.key, true);
-        if (neg === true) values.set(s.key, false);
+        if (raw === true) values.set(s.field, true);
+        if (neg === true) values.set(s.field, false);
       } else if (s.kind === 'list') {
-        if (Array.isArray(raw) && raw.length > 0) values.set(s.key, raw.map(s.parse));
-      } else if (raw !== undefined) values.set(s.key, s.parse(raw));
+        if (Array.isArray(raw) && raw.length > 0) values.set(s.field, s.parse(raw));
+      } else if (raw !== undefined) values.set(s.field, s.parse(raw));
     } catch (e) {
       throw new ControlError('ERR_CONFIG', `--${s.flag}: ${(e as Error).message}`);
     }
   }
-  const get = <T>(k: string, def: T): T => (values.has(k) ? (values.get(k) as T) : def);
-  const stateDir = get('stateDir', DEFAULT_STATE_DIR);
-  const cfg: DaemonConfig = {
-    interfaces: get<string[]>('interfaces', []),
-    key: get('key', join(stateDir, 'key')),
-    stateDir,
-    api: get('api', join(stateDir, 'scrooge.sock')),
-    apiHttp: get<string | undefined>('apiHttp', undefined),
-    port: get('port', CONTROL_PORT),
-    tunnelPort: get('tunnelPort', 0),
-    tunPrefix: get('tunPrefix', DEFAULT_TUN_PREFIX),
-    addresses: get<InterfaceAddress[]>('addresses', []),
-    mtu: get<number | undefined>('mtu', undefined),
-    helloIntervalMs: get('helloInterval', 5000),
-    peers: get<string[]>('peers', []),
-    logLevel: get<LogLevel>('logLevel', 'info'),
-    logFormat: get<LogFormat>('logFormat', 'logfmt'),
-    metrics: get<string | undefined>('metrics', undefined),
-    maxNeighbors: get('maxNeighbors', LIMITS.defaultMaxNeighbors),
-    neighborTimeoutMs: get('neighborTimeout', 60_000),
-    capacity: get<number | undefined>('capacity', undefined),
-    share: get('share', 1),
-    scheduler: get<SchedulerName>('scheduler', 'wtb-drr'),
-    defaultWeight: get('defaultWeight', 1),
-    neighbors: get<Record<string, NeighborSettings>>('neighbors', {}),
-    forwarding: get<ForwardingMode>('forwarding', 'mesh'),
-    enableForwarding: get('enableForwarding', false),
-    babel: get<string | undefined>('babel', undefined),
-    babelInterface: get('babelInterface', 'type tunnel'),
-    gso: get('gso', true),
-    gro: get('gro', true),
-    crypto: get<'auto' | 'sodium' | 'js'>('crypto', 'auto'),
-  };
+  const stateDir = (values.get('stateDir') as string | undefined) ?? DEFAULT_STATE_DIR;
+  const out: Record<string, unknown> = {};
+  for (const field of Object.keys(TABLE) as (keyof Table)[]) {
+    const d: Default<unknown> = TABLE[field].default;
+    out[field] = values.has(field) ? values.get(field) : 'value' in d ? d.value : d.from(stateDir);
+  }
+  // every field of TABLE is set above, each from its own parser or default
+  const cfg = out as DaemonConfig;
   if (cfg.interfaces.length === 0 && opts.requireInterfaces) {
     throw new ControlError(
       'ERR_CONFIG',
@@ -633,4 +317,33 @@ export function loadConfig(
     throw new ControlError('ERR_CONFIG', 'neighbor timeout must be at least three hello intervals');
   }
   return cfg;
+}
+
+function readConfigFile(path: string, readFile: (p: string) => string, values: Map<keyof DaemonConfig, unknown>): void {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (e) {
+    throw new ControlError('ERR_CONFIG', `cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    const m = /position (\d+)/.exec((e as Error).message);
+    const line = m ? text.slice(0, Number(m[1])).split('\n').length : 0;
+    throw new ControlError('ERR_CONFIG', `${path}${line ? `:${line}` : ''}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    throw new ControlError('ERR_CONFIG', `${path}: must be a JSON object`);
+  }
+  for (const [k, raw] of Object.entries(obj as Record<string, unknown>)) {
+    const s = SETTINGS.find((x) => x.key === k);
+    if (!s) throw fileError(path, text, k, `unknown setting (known: ${SETTINGS.map((x) => x.key).join(', ')})`);
+    try {
+      values.set(s.field, s.parse(raw));
+    } catch (e) {
+      throw fileError(path, text, k, (e as Error).message, (e as { at?: string }).at);
+    }
+  }
 }

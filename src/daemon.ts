@@ -42,7 +42,8 @@ import type { Tunnel } from '../dataplane/tunnel.js';
 import { parseSetRequest } from './admin.js';
 import { type ApiHandler, type ApiServers, startApi, startMetrics } from './api.js';
 import { BabelClient } from './babel.js';
-import { formatRate, type DaemonConfig, type NeighborSettings, SCHEDULERS } from './config.js';
+import { type DaemonConfig, type NeighborSettings, SCHEDULERS } from './config.js';
+import { formatRate } from './values.js';
 import {
   type Action,
   ControlCore,

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { isScroogeError } from '../base/errors.js';
-import { loadConfig, parseDuration, parseRate, SETTINGS, upFlagOptions } from '../src/config.js';
+import { loadConfig, SETTINGS, upFlagOptions } from '../src/config.js';
+import { parseDuration, parseRate } from '../src/values.js';
 import { runCli } from './helpers/cli.js';
 
 const PK = 'Qf1nBwah48yUx0V/8pqctyhXEWf7cxsJfspXfhh5+Rg=';

@@ -35,7 +35,7 @@ export function settingsTable(): string {
       flag = s.kind === 'boolean' ? `\`--${s.flag}\`, \`--no-${s.flag}\`` : `\`--${s.flag}\``;
       if (s.kind === 'list') flag += ' (repeatable)';
     }
-    return [flag || '(file only)', s.flagOnly ? '(flag only)' : `\`${s.key}\``, cell(s.def ?? ''), cell(s.help)];
+    return [flag || '(file only)', `\`${s.key}\``, cell(s.def ?? ''), cell(s.help)];
   });
   return table(['flag', 'config key', 'default', 'meaning'], rows);
 }

@@ -21,7 +21,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { apiRequest } from '../../src/api.js';
 import { flag, type OptionSpec, parseFlags, str } from '../../src/flags.js';
-import { formatRate, parseDuration, parseRate } from '../../src/config.js';
+import { formatRate, parseDuration, parseRate } from '../../src/values.js';
 import type { NeighborInfo } from '../../src/daemon.js';
 import { hasCommand, isRoot, Lab, NFT, type Proc, waitFor } from '../lab.js';
 import { lineChart, type Series } from '../svg.js';
