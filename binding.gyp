@@ -2,7 +2,14 @@
   "targets": [
     {
       "target_name": "scrooge_native",
-      "sources": ["dataplane/native/scrooge.c"],
+      "sources": [
+        "dataplane/native/module.c",
+        "dataplane/native/napi.c",
+        "dataplane/native/port.c",
+        "dataplane/native/tun.c",
+        "dataplane/native/udp.c",
+        "dataplane/native/link.c"
+      ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "conditions": [["OS!='linux'", { "type": "none" }]]
     }

@@ -91,16 +91,18 @@ export class TunnelSocket {
     try {
       // The Port owns the fd from here: closing it stops polling, then closes the fd.
       this.handle = new n.Port(
-        KIND_UDP,
-        udp.fd,
-        dp.udpSlab,
-        dp.udpMeta,
-        this.stats,
-        dp.udpAddrs,
-        dp.udpSlot,
-        0,
-        0,
-        dp.udpBatch,
+        {
+          kind: KIND_UDP,
+          fd: udp.fd,
+          slab: dp.udpSlab,
+          meta: dp.udpMeta,
+          stats: this.stats,
+          addrs: dp.udpAddrs,
+          slotSize: dp.udpSlot,
+          headroom: 0,
+          tailroom: 0,
+          maxBatch: dp.udpBatch,
+        },
         this.onBatch,
       );
     } catch (e) {

@@ -1,5 +1,5 @@
 /**
- * The native addon (dataplane/native/scrooge.c), loaded once, with types.
+ * The native addon (dataplane/native/*.c), loaded once, with types.
  *
  * Setup calls throw an Error with code/errno/syscall, which `nativeError`
  * turns into a ScroogeError. Data-path calls never throw: they return counts
@@ -11,8 +11,8 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const KIND_TUN = 0;
-export const KIND_UDP = 1;
+export const KIND_TUN = 0 as const;
+export const KIND_UDP = 1 as const;
 
 /** Slots of a Port's stats Float64Array (keep in sync with scrooge.c). */
 export const PortStat = {
@@ -27,9 +27,28 @@ export const PortStat = {
   overflow: 7,
 } as const;
 
+/** A Port: an fd polled by libuv that reads batches into JS-owned arrays. */
+export interface PortOptions {
+  kind: typeof KIND_TUN | typeof KIND_UDP;
+  fd: number;
+  /** maxBatch slots of slotSize bytes. */
+  slab: Uint8Array;
+  /** META_STRIDE int32 per entry: [offset, length, ifindex, addrSlot]. */
+  meta: Int32Array;
+  /** STATS_SLOTS counters (PortStat). */
+  stats: Float64Array;
+  /** UDP: the source sockaddr of each message (ADDR_STRIDE bytes each), or null. */
+  addrs: Uint8Array | null;
+  slotSize: number;
+  /** Bytes left free before each packet (TUN: room for the tunnel header to be sealed in place). */
+  headroom: number;
+  /** Bytes left free after each packet (TUN: room for the tag). */
+  tailroom: number;
+  maxBatch: number;
+}
+
 export interface NativePort {
   start(): void;
-  stop(): void;
   /** Reads one batch now (non-blocking); calls the callback synchronously if there was one. */
   pollNow(): number;
   /** Stops polling and closes the fd (after libuv releases it). */
@@ -55,23 +74,10 @@ export interface UdpOpenOptions {
 }
 
 export interface NativeApi {
-  Port: new (
-    kind: number,
-    fd: number,
-    slab: Uint8Array,
-    meta: Int32Array,
-    stats: Float64Array,
-    addrs: Uint8Array | null,
-    slotSize: number,
-    headroom: number,
-    tailroom: number,
-    maxBatch: number,
-    onBatch: (count: number) => void,
-  ) => NativePort;
+  Port: new (options: PortOptions, onBatch: (count: number) => void) => NativePort;
   tunOpen(name: string, multiQueue: boolean): { fd: number; name: string };
   tunWriteBatch(fd: number, buf: Uint8Array, meta: Int32Array, start: number, count: number): number;
   udpOpen(options: UdpOpenOptions): { fd: number; port: number; gso: boolean; gro: boolean };
-  udpSetGro(fd: number, on: boolean): boolean;
   udpJoinGroup(fd: number, group: Uint8Array, ifindex: number, join: boolean): void;
   udpSendTo(fd: number, buf: Uint8Array, offset: number, length: number, sockaddr: Uint8Array): number;
   udpSendBatch(
@@ -84,7 +90,6 @@ export interface NativeApi {
     gso: boolean,
   ): number;
   linkSetMtu(name: string, mtu: number): void;
-  linkSetTxQueueLen(name: string, qlen: number): void;
   linkSetUp(name: string, up: boolean): void;
   linkIndex(name: string): number;
   addrChange(ifindex: number, address: Uint8Array, prefixLen: number, add: boolean): void;

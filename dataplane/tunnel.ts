@@ -176,16 +176,18 @@ export class Tunnel {
     try {
       // A Port owns its fd from construction: closing the Port stops polling and then closes the fd.
       port = new n.Port(
-        KIND_TUN,
-        device.fd,
-        dp.tunSlab,
-        dp.tunMeta,
-        this.tunStats,
-        null,
-        dp.tunSlot,
-        HEADER_BYTES,
-        TAG_BYTES,
-        dp.tunBatch,
+        {
+          kind: KIND_TUN,
+          fd: device.fd,
+          slab: dp.tunSlab,
+          meta: dp.tunMeta,
+          stats: this.tunStats,
+          addrs: null,
+          slotSize: dp.tunSlot,
+          headroom: HEADER_BYTES,
+          tailroom: TAG_BYTES,
+          maxBatch: dp.tunBatch,
+        },
         this.onTunBatch,
       );
       port.start();

@@ -21,12 +21,16 @@
 // Usage: node scripts/prebuild.mjs [linux-x64 linux-arm64 linux-arm linux-s390x]   (default: all)
 // Needs (Debian): gcc gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-s390x-linux-gnu binutils
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const source = join(root, 'dataplane/native/scrooge.c');
+const NATIVE_DIR = join(root, 'dataplane/native');
+const sources = readdirSync(NATIVE_DIR)
+  .filter((f) => f.endsWith('.c'))
+  .sort()
+  .map((f) => join(NATIVE_DIR, f));
 const GLIBC_FLOOR = [2, 28];
 
 export const TARGETS = {
@@ -106,7 +110,7 @@ export function buildTarget(name, outDir = join(root, 'prebuilds')) {
     nodeHeaders(),
     '-o',
     out,
-    source,
+    ...sources,
   ];
   const r = spawnSync(cc, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) throw new Error(`${name}: ${cc} failed (exit ${r.status})`);

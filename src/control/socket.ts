@@ -56,16 +56,18 @@ export class ControlSocket {
     this.addrs = new Uint8Array(BATCH * n.ADDR_STRIDE);
     this.stats = new Float64Array(n.STATS_SLOTS);
     this.handle = new n.Port(
-      KIND_UDP,
-      this.fd,
-      this.slab,
-      this.meta,
-      this.stats,
-      this.addrs,
-      SLOT,
-      0,
-      0,
-      BATCH,
+      {
+        kind: KIND_UDP,
+        fd: this.fd,
+        slab: this.slab,
+        meta: this.meta,
+        stats: this.stats,
+        addrs: this.addrs,
+        slotSize: SLOT,
+        headroom: 0,
+        tailroom: 0,
+        maxBatch: BATCH,
+      },
       (count) => {
         if (count < 0) {
           onFailure(new DataplaneError('ERR_SOCKET', `control socket failed (${n.errnoName(count)})`));

@@ -50,7 +50,18 @@ function receive(n: NativeApi, fd: number, slab: Uint8Array, addrs: Uint8Array, 
   const meta = new Int32Array(slots * 64 * META);
   const stats = new Float64Array(n.STATS_SLOTS);
   let got: number[][] = [];
-  const port = new n.Port(KIND_UDP, fd, slab, meta, stats, addrs, slab.length / slots, 0, 0, slots, (count) => {
+  const opts = {
+    kind: KIND_UDP,
+    fd,
+    slab,
+    meta,
+    stats,
+    addrs,
+    slotSize: slab.length / slots,
+    headroom: 0,
+    tailroom: 0,
+  };
+  const port = new n.Port({ ...opts, maxBatch: slots }, (count) => {
     got = [];
     for (let i = 0; i < count; i++) got.push([...meta.subarray(i * META, i * META + META)]);
   });

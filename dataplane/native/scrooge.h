@@ -1,0 +1,131 @@
+/*
+ * scrooge native I/O: TUN devices, UDP sockets, link setup. N-API, GNU C11.
+ *
+ * The boundary (see doc/ARCHITECTURE.md):
+ *   - JS owns all packet memory. A Port borrows a JS slab (Uint8Array), a
+ *     meta array (Int32Array) and a stats array (Float64Array) for its whole
+ *     life and keeps references so they cannot be collected.
+ *   - Readiness comes from uv_poll (level-triggered) on a non-blocking fd.
+ *     On each wake-up the Port reads up to maxBatch packets (read() for TUN,
+ *     recvmmsg() for UDP) into slab slots and calls its JS callback ONCE with
+ *     the number of meta entries. JS consumes the batch synchronously.
+ *   - Writes are batched too: tunWriteBatch() loops write() per packet in one
+ *     call; udpSendBatch() builds UDP GSO runs and sends them with sendmmsg().
+ *   - Nothing here aborts the process: setup failures throw a JS Error with
+ *     code/errno/syscall; data-path failures are return values and counters.
+ *
+ * Meta layout (stride 4 int32 per entry):
+ *   TUN read : [offset, length, 0, 0]
+ *   UDP read : [offset, length, ifindex (pktinfo, 0 if unknown), addrSlot]
+ *              the source sockaddr of entry e is at addrs[addrSlot*32 .. +28)
+ *              (several entries share a slot when GRO coalesced them).
+ *
+ * Files: napi.c (errors, argument tables), port.c (the polled Port), tun.c,
+ * udp.c, link.c (ioctl + rtnetlink), module.c (the exports).
+ */
+#ifndef SCROOGE_H
+#define SCROOGE_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Batch sizes: base/constants.ts NATIVE has the same values (test/constants.test.ts). */
+#define META_STRIDE 4
+#define ADDR_STRIDE 32
+#define MAX_MSGS 256 /* messages per recvmmsg/sendmmsg call */
+#define MAX_IOV 1024 /* packets per send batch */
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES 65000
+
+/* Stats slots shared with JS (Float64Array). Keep in sync with dataplane/native.ts. */
+enum {
+  ST_WAKEUPS = 0,
+  ST_READ_PACKETS,
+  ST_READ_BYTES,
+  ST_READ_ERRORS,
+  ST_TRUNCATED,
+  ST_FULL_BATCHES,
+  ST_GRO_MESSAGES,
+  ST_OVERFLOW, /* datagrams (or GRO segments) dropped because the batch's meta array was full */
+  ST_COUNT
+};
+
+enum { KIND_TUN = 0, KIND_UDP = 1 };
+
+typedef struct {
+  napi_env env;
+  uv_poll_t poll;
+  int fd;
+  int kind;
+  int active;      /* uv_poll started */
+  int closed;      /* uv_close requested */
+  int handle_gone; /* close callback ran */
+  int finalized;   /* JS wrapper collected */
+  napi_ref self, cb, slab_ref, meta_ref, stats_ref, addrs_ref;
+  napi_async_context actx;
+  uint8_t *slab;
+  size_t slab_len;
+  int32_t *meta;
+  size_t meta_len;
+  double *stats;
+  uint8_t *addrs;
+  size_t addrs_len;
+  uint32_t slot_size, headroom, tailroom, max_batch;
+} port_t;
+
+/* --- napi.c: errors and arguments ---------------------------------------- */
+
+/* errno of the most recent failed data-path syscall (lastErrno()). */
+extern __thread int last_errno;
+const char *errno_name(int e);
+/* Throws Error(message) with .code = errno name, .errno, .syscall. Returns NULL. */
+napi_value throw_errno(napi_env env, const char *syscall, int e, const char *what);
+napi_value throw_type(napi_env env, const char *msg);
+
+/*
+ * Reads a call's arguments by a format, one character per argument, and throws
+ * TypeError(usage) if any is missing or of the wrong type (returns -1):
+ *   i int32_t*           b bool*               s char *buf, size_t size
+ *   u uint8_t**, size_t* (Uint8Array)          U the same, or NULL/0 for null/undefined
+ *   I int32_t**, size_t* (Int32Array)          f double**, size_t* (Float64Array)
+ *   v napi_value* (anything)                   F napi_value* (a function)
+ *   o napi_value* (an object)
+ */
+int args(napi_env env, napi_callback_info info, const char *usage, const char *fmt, ...);
+/* The same for the named properties of an object: names are space-separated, one per format character. */
+int fields(napi_env env, napi_value obj, const char *usage, const char *names, const char *fmt, ...);
+/* An optional property as int32 (booleans as 0/1), or `def`. */
+int32_t field_i32(napi_env env, napi_value obj, const char *key, int32_t def);
+
+napi_value make_i32(napi_env env, int32_t x);
+void put_i32(napi_env env, napi_value obj, const char *name, int32_t x);
+void put_bool(napi_env env, napi_value obj, const char *name, bool x);
+
+/* --- the exported calls, by file ------------------------------------------ */
+
+napi_value port_define(napi_env env);                               /* port.c */
+int tun_read_batch(port_t *p);                                      /* tun.c */
+napi_value tun_open(napi_env env, napi_callback_info info);
+napi_value tun_probe_offload(napi_env env, napi_callback_info info);
+napi_value tun_write_batch(napi_env env, napi_callback_info info);
+int udp_read_batch(port_t *p);                                      /* udp.c */
+napi_value udp_open(napi_env env, napi_callback_info info);
+napi_value udp_join_group(napi_env env, napi_callback_info info);
+napi_value udp_send_to(napi_env env, napi_callback_info info);
+napi_value udp_send_batch(napi_env env, napi_callback_info info);
+napi_value link_set_mtu(napi_env env, napi_callback_info info);     /* link.c */
+napi_value link_set_up(napi_env env, napi_callback_info info);
+napi_value link_index(napi_env env, napi_callback_info info);
+napi_value addr_change(napi_env env, napi_callback_info info);
+
+#endif
