@@ -58,6 +58,15 @@ function rekeyOverride(v: string | undefined): number | undefined {
   return v !== undefined && Number.isInteger(n) && n >= 1000 && n < PROTOCOL.rekeyAfterMs ? n : undefined;
 }
 
+/**
+ * Whether an endpoint learned from a control message (its datagram source,
+ * which anyone on the link can forge) may replace the tunnel's: only when it
+ * has none, or its peer has authenticated nothing for DEAD_AFTER_MS.
+ */
+export function adoptControlEndpoint(hasPeer: boolean, lastAuthRecvMs: number, nowMs: number): boolean {
+  return !hasPeer || lastAuthRecvMs === Number.NEGATIVE_INFINITY || nowMs - lastAuthRecvMs >= DEAD_AFTER_MS;
+}
+
 /** Why a received datagram was dropped (negative results of open()). */
 export const Drop = {
   malformed: -1,
@@ -347,6 +356,23 @@ export class TunnelCore {
     }
     lastSlot[0] = slot;
     return k;
+  }
+
+  /**
+   * Packets out[from..to) ([offset, wire length] entries) were sealed and
+   * counted but never left (the send failed): takes them back out of the tx counters.
+   */
+  unsent(out: Int32Array, from: number, to: number): void {
+    const c = this.counters;
+    for (let i = from; i < to; i++) {
+      const w = out[i * 4 + 1] as number;
+      if (w === TUNNEL_OVERHEAD) c.txKeepalives--;
+      else {
+        c.txPackets--;
+        c.txBytes -= w - TUNNEL_OVERHEAD;
+      }
+      c.txWireBytes -= w;
+    }
   }
 
   /** Polled by the shell's tick: expires old sessions and reports what is due. */

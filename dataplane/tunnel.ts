@@ -29,7 +29,7 @@ import type { TunnelSocket } from './endpoint.js';
 import { type InterfaceAddress, openTunDevice, type TunDevice } from './link.js';
 import { KIND_TUN, type NativePort, native, nativeError, PortStat } from './native.js';
 import { HEADER_BYTES, TAG_BYTES, TUNNEL_OVERHEAD } from './packet.js';
-import { DEAD_AFTER_MS, type SessionKeys, type TickResult, TunnelCore } from './session.js';
+import { adoptControlEndpoint, type SessionKeys, type TickResult, TunnelCore } from './session.js';
 import { decodeSockaddr, encodeSockaddr, formatSockaddr, type SockAddr, toMapped6 } from './sockaddr.js';
 
 /** Int32 entries per packet in the meta arrays: offset, length, interface, address slot. */
@@ -65,11 +65,6 @@ export interface TunnelOptions {
   onRotation?: (tunnel: Tunnel) => void;
   /** Called once, when the first session became current and the TUN device exists. */
   onEstablished?: (tunnel: Tunnel) => void;
-}
-
-/** The rule of Tunnel.offerControlEndpoint, pure. */
-export function adoptControlEndpoint(hasPeer: boolean, lastAuthRecvMs: number, nowMs: number): boolean {
-  return !hasPeer || lastAuthRecvMs === Number.NEGATIVE_INFINITY || nowMs - lastAuthRecvMs >= DEAD_AFTER_MS;
 }
 
 export interface TunnelStats {
@@ -304,41 +299,41 @@ export class Tunnel {
     const slab = dp.tunSlab;
     const meta = dp.tunMeta;
     const out = dp.out;
-    const core = this.core;
     const stage = this.egress;
-    let k: number;
-    if (stage === null) {
-      k = core.sealList(slab, meta, n, out, now);
-    } else {
-      k = 0;
-      for (let i = 0; i < n; i++) {
-        const off = meta[i * META] as number;
-        const len = meta[i * META + 1] as number;
-        if (!stage.offer(this, slab, off, len, now)) continue;
-        const w = core.seal(slab, off - HEADER_BYTES, len, now);
-        if (w === 0) continue;
-        out[k * META] = off - HEADER_BYTES;
-        out[k * META + 1] = w;
-        k++;
-      }
-    }
+    // traffic control first (it keeps what must wait and seals it when it leaves), then one seal loop
+    const admitted = stage === null ? n : this.admit(stage, slab, meta, n, now);
+    const k = this.core.sealList(slab, meta, admitted, out, now);
     if (k > 0) this.sendList(slab, out, k, now);
     if (stage?.endBatch) stage.endBatch(now);
     dp.noteActivity(now);
   };
+
+  /** Keeps the packets of list[0..n) the traffic-control stage lets through now, in place; returns how many. */
+  private admit(stage: DirectionStage, buf: Uint8Array, list: Int32Array, n: number, now: number): number {
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const off = list[i * META] as number;
+      const len = list[i * META + 1] as number;
+      if (!stage.offer(this, buf, off, len, now)) continue;
+      list[k * META] = off;
+      list[k * META + 1] = len;
+      k++;
+    }
+    return k;
+  }
 
   /** Sends out[0..k) (already sealed) to the peer; accounts for failures exactly. */
   private sendList(buf: Uint8Array, out: Int32Array, k: number, now: number): void {
     const peer = this.peerBytes;
     const c = this.core.counters;
     if (peer === undefined) {
-      this.unsend(out, 0, k);
+      this.core.unsent(out, 0, k);
       c.dropNoSession += k;
       return;
     }
     const sent = this.socket.sendList(buf, out, 0, k, peer);
     if (sent < k) {
-      this.unsend(out, sent, k);
+      this.core.unsent(out, sent, k);
       c.dropSendError += k - sent;
       const nat = native();
       this.dp.ratelog.emit('warn', `${this.name}:send`, now, 'UDP send failed; packets dropped', {
@@ -346,20 +341,6 @@ export class Tunnel {
         dropped: k - sent,
         errno: nat.errnoName(nat.lastErrno()),
       });
-    }
-  }
-
-  /** Takes packets that were sealed but never left back out of the tx counters. */
-  private unsend(out: Int32Array, from: number, to: number): void {
-    const c = this.core.counters;
-    for (let i = from; i < to; i++) {
-      const w = out[i * META + 1] as number;
-      if (w === TUNNEL_OVERHEAD) c.txKeepalives--;
-      else {
-        c.txPackets--;
-        c.txBytes -= w - TUNNEL_OVERHEAD;
-      }
-      c.txWireBytes -= w;
     }
   }
 
@@ -382,31 +363,14 @@ export class Tunnel {
     const rotations = c.rotations;
     const dropsBefore = c.dropBadTag + c.dropMalformed + c.dropReplay + c.dropStaleSession;
     const lastSlotBox = dp.lastSlot;
-    let k: number;
-    if (stage === null && this.device !== undefined) {
-      k = core.openList(slab, meta, from, to, out, now, lastSlotBox);
-    } else {
-      k = 0;
-      lastSlotBox[0] = -1;
-      for (let e = from; e < to; e++) {
-        const off = meta[e * META] as number;
-        const plen = core.open(slab, off, meta[e * META + 1] as number, now);
-        if (plen < 0) continue;
-        lastSlotBox[0] = meta[e * META + 3] as number;
-        // The first authenticated packet made a session current: the tunnel is established now.
-        if (this.device === undefined) {
-          if (!this.establish()) return;
-          stage = this.ingress;
-        }
-        if (plen === 0) continue;
-        const p = off + HEADER_BYTES;
-        if (stage !== null && !stage.offer(this, slab, p, plen, now)) continue;
-        out[k * META] = p;
-        out[k * META + 1] = plen;
-        k++;
-      }
-    }
+    let k = core.openList(slab, meta, from, to, out, now, lastSlotBox);
     const lastSlot = lastSlotBox[0] as number;
+    // The first authenticated packet made a session current: the tunnel is established now.
+    if (lastSlot >= 0 && this.device === undefined) {
+      if (!this.establish()) return;
+      stage = this.ingress;
+    }
+    if (stage !== null && k > 0) k = this.admit(stage, slab, out, k, now);
     if (lastSlot >= 0) this.checkRoaming(lastSlot);
     if (core.ackDue) {
       // the responder's new session is current: tell the initiator at once (it waits for this)

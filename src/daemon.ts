@@ -34,24 +34,16 @@ import {
   sameSockaddr,
   type SockAddr,
 } from '../dataplane/sockaddr.js';
-import type { NeighborCounters } from '../dataplane/tc/scheduler.js';
-import { TrafficControl } from '../dataplane/tc/stage.js';
+import { type TcNeighborStats, TrafficControl } from '../dataplane/tc/stage.js';
 import type { TunnelSocket } from '../dataplane/endpoint.js';
 import { Dataplane } from '../dataplane/dataplane.js';
-import type { Tunnel } from '../dataplane/tunnel.js';
 import { parseSetRequest } from './admin.js';
+import { type LinkTunnel, type NeighborInfo, neighborView, tcView } from './views.js';
 import { type ApiHandler, type ApiServers, startApi, startMetrics } from './api.js';
 import { BabelClient } from './babel.js';
-import { type DaemonConfig, type NeighborSettings, SCHEDULERS } from './config.js';
+import type { DaemonConfig, NeighborSettings } from './config.js';
 import { formatRate } from './values.js';
-import {
-  type Action,
-  ControlCore,
-  type Link,
-  type LinkState,
-  type OutMessage,
-  type TunnelHealth,
-} from './control/core.js';
+import { type Action, ControlCore, type OutMessage, type TunnelHealth } from './control/core.js';
 import { type ControlFields, encodeControlMessage } from './control/messages.js';
 import { SeqSource } from './control/seq.js';
 import { type Received, ControlSocket } from './control/socket.js';
@@ -66,41 +58,8 @@ import { SeqFloors, type FloorStore } from './control/floors.js';
 import { AccountingBook } from './accounting.js';
 
 export { VERSION } from './version.js';
+export type { NeighborInfo } from './views.js';
 import { VERSION } from './version.js';
-
-interface LinkTunnel {
-  tunnel: Tunnel;
-  name: string;
-  iface: string;
-  /** Wall-clock ms of the last completed handshake. */
-  lastHandshakeWall: number | null;
-  /** Neighbour's public key (base64). */
-  pk: string;
-  /** Outer family (IP/UDP header size for wire accounting). */
-  family: 4 | 6;
-}
-
-export interface NeighborInfo {
-  publicKey: string;
-  interface: string;
-  linkLocal: string;
-  tun: string | null;
-  state: LinkState;
-  /** Why the tunnel's last setup failed (a name held by another device, a permission), if it did. */
-  lastError: string | null;
-  endpoint: string | null;
-  lastHandshake: string | null;
-  rx: { bytes: number; packets: number; drops: number };
-  tx: { bytes: number; packets: number; drops: number };
-  drops: Record<string, number>;
-  weight: number;
-  /** Cap, e.g. "20mbit", or null. */
-  rate: string | null;
-  /** Traffic-control queues (packets/bytes waiting), per direction. */
-  queue: { ingress: { packets: number; bytes: number }; egress: { packets: number; bytes: number } };
-  /** What traffic control let through per direction (inner bytes/packets), and what it dropped. */
-  scheduled: { ingress: NeighborCounters; egress: NeighborCounters } | null;
-}
 
 export class Daemon implements ApiHandler {
   readonly cfg: DaemonConfig;
@@ -548,59 +507,15 @@ export class Daemon implements ApiHandler {
     return names;
   }
 
-  neighbors(): NeighborInfo[] {
-    return this.core.snapshot().map((l) => this.neighborInfo(l));
+  private tcStatsOf(link: string): TcNeighborStats | undefined {
+    const lt = this.tunnels.get(link);
+    return lt ? this.tc.neighborStats(lt.tunnel) : undefined;
   }
 
-  private neighborInfo(l: Link): NeighborInfo {
-    const lt = this.tunnels.get(l.key);
-    const c = lt?.tunnel.core.counters;
-    const tcd = lt ? this.tc.neighborStats(lt.tunnel) : undefined;
-    const rxDrops = c
-      ? c.dropMalformed +
-        c.dropBadTag +
-        c.dropReplay +
-        c.dropStaleSession +
-        c.dropDeviceError +
-        (tcd?.ingress.dropQueueFull ?? 0) +
-        (tcd?.ingress.dropCodel ?? 0)
-      : 0;
-    const txDrops = c
-      ? c.dropNoSession + c.dropSendError + (tcd?.egress.dropQueueFull ?? 0) + (tcd?.egress.dropCodel ?? 0)
-      : 0;
-    const endpoint = lt?.tunnel.peer ?? l.endpoint;
-    const tcs = lt ? this.tc.neighborStats(lt.tunnel) : undefined;
-    const settings = this.tcFor(l.pkB64);
-    return {
-      publicKey: l.pkB64,
-      interface: l.iface,
-      linkLocal: linkLocalAddress(l.pk),
-      tun: lt?.name ?? null,
-      state: l.state,
-      lastError: l.lastError ?? null,
-      endpoint: endpoint ? formatSockaddr(endpoint, l.iface) : null,
-      lastHandshake: lt?.lastHandshakeWall ? new Date(lt.lastHandshakeWall).toISOString() : null,
-      rx: { bytes: c?.rxBytes ?? 0, packets: c?.rxPackets ?? 0, drops: rxDrops },
-      tx: { bytes: c?.txBytes ?? 0, packets: c?.txPackets ?? 0, drops: txDrops },
-      drops: c
-        ? {
-            malformed: c.dropMalformed,
-            badTag: c.dropBadTag,
-            replay: c.dropReplay,
-            staleSession: c.dropStaleSession,
-            noSession: c.dropNoSession,
-            queueFull: c.dropQueueFull,
-            deviceError: c.dropDeviceError,
-            sendError: c.dropSendError,
-            codelIngress: tcs?.ingress.dropCodel ?? 0,
-            codelEgress: tcs?.egress.dropCodel ?? 0,
-          }
-        : {},
-      weight: settings.weight,
-      rate: settings.capBps === undefined ? null : formatRate(settings.capBps),
-      queue: tcs?.queue ?? { ingress: { packets: 0, bytes: 0 }, egress: { packets: 0, bytes: 0 } },
-      scheduled: tcs ? { ingress: tcs.ingress, egress: tcs.egress } : null,
-    };
+  neighbors(): NeighborInfo[] {
+    return this.core
+      .snapshot()
+      .map((l) => neighborView(l, this.tunnels.get(l.key), this.tcStatsOf(l.key), this.tcFor(l.pkB64)));
   }
 
   async status(): Promise<Record<string, unknown>> {
@@ -642,7 +557,7 @@ export class Daemon implements ApiHandler {
       replayFloors: { links: this.core.floors.size, evicted: this.core.floors.evicted },
       tunnelSockets: [...this.sockets].map(([iface, sk]) => ({ iface, ...sk.readStats() })),
       babel: this.babel ? this.babel.status() : null,
-      trafficControl: this.tcStatus(),
+      trafficControl: tcView(this.tc, this.cfg.defaultWeight),
       forwarding: {
         mode: this.filter.mode,
         installed: this.filter.active && counters !== undefined,
@@ -651,25 +566,6 @@ export class Daemon implements ApiHandler {
         ipForwarding: this.sysctls.state(),
       },
       summary,
-    };
-  }
-
-  private tcStatus(): Record<string, unknown> {
-    const t = this.tc.settings;
-    const dir = (d: 'ingress' | 'egress') => {
-      const sc = this.tc[d].sched;
-      return { queuedPackets: sc.queuedPackets, own: { ...sc.ownCounters } };
-    };
-    return {
-      enabled: this.tc.enabled,
-      capacity: t.capacityBps === undefined ? null : formatRate(t.capacityBps),
-      capacityBps: t.capacityBps ?? null,
-      share: t.share,
-      scheduler: t.algorithm,
-      schedulers: SCHEDULERS,
-      defaultWeight: this.cfg.defaultWeight,
-      ingress: dir('ingress'),
-      egress: dir('egress'),
     };
   }
 
@@ -695,17 +591,17 @@ export class Daemon implements ApiHandler {
       case 'share':
         this.tc.setShare(req.share);
         this.log.info('share set', { share: req.share });
-        return this.tcStatus();
+        return tcView(this.tc, this.cfg.defaultWeight);
       case 'capacity':
         this.tc.setCapacity(req.capacity);
         this.log.info('capacity set', {
           capacity: req.capacity === undefined ? 'unlimited' : formatRate(req.capacity),
         });
-        return this.tcStatus();
+        return tcView(this.tc, this.cfg.defaultWeight);
       case 'scheduler':
         this.tc.setAlgorithm(req.scheduler);
         this.log.info('scheduler set', { scheduler: req.scheduler });
-        return this.tcStatus();
+        return tcView(this.tc, this.cfg.defaultWeight);
     }
   }
 

@@ -2,6 +2,7 @@ import test from 'ava';
 import { deriveSessionKeys, tunnelKeyPair } from '../crypto/index.js';
 import { readHeader, TUNNEL_OVERHEAD } from '../dataplane/packet.js';
 import {
+  adoptControlEndpoint,
   DEAD_AFTER_MS,
   Drop,
   KEEPALIVE_AFTER_MS,
@@ -12,7 +13,6 @@ import {
   type SessionKeys,
   TunnelCore,
 } from '../dataplane/session.js';
-import { adoptControlEndpoint } from '../dataplane/tunnel.js';
 import { defaultTestBackend, prng } from './helpers/backends.js';
 import { MemNet } from './helpers/memnet.js';
 
