@@ -16,16 +16,15 @@
  * never throws (it drops and counts); the shell logs, and an action that
  * fails anyway is logged and contained (run()).
  */
-import { isScroogeError } from '../base/errors.js';
 import { MTU } from '../base/constants.js';
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { type CryptoBackend, type Identity, selectBackend, toBase64 } from '../crypto/index.js';
-import { linkLocalAddress, linkLocalBytes, tunName } from '../dataplane/names.js';
+import { type CryptoBackend, type Identity, selectBackend } from '../crypto/index.js';
+import { linkLocalAddress, linkLocalBytes } from '../dataplane/names.js';
 import { formatIPv6 } from '../dataplane/sockaddr.js';
 import type { Logger } from '../dataplane/log.js';
-import { OUTER_OVERHEAD_V4, tunnelMtu } from '../dataplane/packet.js';
+import { OUTER_OVERHEAD_V4 } from '../dataplane/packet.js';
 import {
   formatSockaddr,
   isLinkLocal6,
@@ -35,10 +34,10 @@ import {
   type SockAddr,
 } from '../dataplane/sockaddr.js';
 import { type TcNeighborStats, TrafficControl } from '../dataplane/tc/stage.js';
-import type { TunnelSocket } from '../dataplane/endpoint.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { parseSetRequest } from './admin.js';
-import { type LinkTunnel, type NeighborInfo, neighborView, tcView } from './views.js';
+import { TunnelRegistry } from './tunnels.js';
+import { type NeighborInfo, neighborView, tcView } from './views.js';
 import { type ApiHandler, type ApiServers, startApi, startMetrics } from './api.js';
 import { BabelClient } from './babel.js';
 import type { DaemonConfig, NeighborSettings } from './config.js';
@@ -55,7 +54,6 @@ import { ForwardingSysctls } from './sysctl.js';
 import { filterFamilies, type MetricFamily, renderMetrics, socketFamilies, tcFamilies } from './metrics.js';
 import { acquireLock, ensureStateDir, fileFloorStore, fileSeqStore, type StateLock } from './state.js';
 import { SeqFloors, type FloorStore } from './control/floors.js';
-import { AccountingBook } from './accounting.js';
 
 export { VERSION } from './version.js';
 export type { NeighborInfo } from './views.js';
@@ -70,9 +68,7 @@ export class Daemon implements ApiHandler {
   readonly dp: Dataplane;
   private readonly seq: SeqSource;
   private readonly watcher: InterfaceWatcher;
-  private readonly tunnels = new Map<string, LinkTunnel>();
-  /** The tunnel socket of each mesh interface, shared by its tunnels (opened with the first one). */
-  private readonly sockets = new Map<string, TunnelSocket>();
+  private readonly tunnels: TunnelRegistry;
   private sock: ControlSocket | undefined;
   private api: ApiServers | undefined;
   private metricsServer: ApiServers | undefined;
@@ -89,7 +85,6 @@ export class Daemon implements ApiHandler {
   readonly tc: TrafficControl;
   /** Per-neighbour traffic settings by public key (config file, then `scrooge set`). */
   private readonly nbSettings = new Map<string, NeighborSettings>();
-  private readonly accounting_ = new AccountingBook(LIMITS.accountingMaxKeys);
   /** The forwarding sysctls, and what --enable-forwarding changed of them. */
   private readonly sysctls: ForwardingSysctls;
   private readonly peers: Array<{ addr: SockAddr; iface: string }>;
@@ -141,6 +136,25 @@ export class Daemon implements ApiHandler {
       schedulerLimits(this.dp.maxMtu),
       () => performance.now(),
       log.child({ part: 'tc' }),
+    );
+    this.tunnels = new TunnelRegistry(
+      {
+        dp: this.dp,
+        tc: this.tc,
+        filter: this.filter,
+        log,
+        tunnelPort: cfg.tunnelPort,
+        tunPrefix: cfg.tunPrefix,
+        mtu: cfg.mtu,
+        addresses: [{ family: 6, address: this.ownLinkLocal, prefixLen: 64 }, ...cfg.addresses],
+        babel: () => this.babel,
+      },
+      {
+        failed: (link, message, errno) => this.run(this.core.tunnelFailed(link, performance.now(), message, errno)),
+        endpointMoved: (link, sa) => this.core.endpointMoved(link, sa),
+        rotated: () => this.scheduleTick(),
+        settings: (pk) => this.tcFor(pk),
+      },
     );
   }
 
@@ -231,7 +245,7 @@ export class Daemon implements ApiHandler {
       case 'send':
         return this.send(a.iface, a.to, a.message);
       case 'ensureTunnel':
-        return this.ensureTunnel(a.link, a.peer, a.iface, a.family);
+        return this.tunnels.ensure(a.link, a.peer, a.iface, a.family, this.watcher.get(a.iface)?.mtu);
       case 'install': {
         const lt = this.tunnels.get(a.link);
         if (!lt) return;
@@ -264,7 +278,7 @@ export class Daemon implements ApiHandler {
         return;
       }
       case 'closeTunnel':
-        return this.teardown(a.link, a.reason);
+        return this.tunnels.teardown(a.link, a.reason);
       case 'state': {
         const link = this.core.links.get(a.link);
         const lt = this.tunnels.get(a.link);
@@ -333,89 +347,6 @@ export class Daemon implements ApiHandler {
     else this.log.debug('control send failed', { iface, to: formatSockaddr(to, iface), errno: sock.lastSendError });
   }
 
-  /**
-   * The one way a link's tunnel goes (closed by the core, or failed): its
-   * accounting folded, traffic control detached, the tunnel closed (its
-   * device with it), and babeld and the filter told if it was established.
-   */
-  private teardown(link: string, reason: string): void {
-    const lt = this.tunnels.get(link);
-    if (!lt) return;
-    this.tunnels.delete(link);
-    this.accounting_.fold(lt, true);
-    this.tc.detach(lt.tunnel);
-    const had = lt.tunnel.established;
-    lt.tunnel.close();
-    if (had) {
-      this.babel?.interfaceDown(lt.name);
-      void this.filter.removeTunnel(lt.name);
-    }
-    this.log.info('tunnel closed', { tun: lt.name, reason, established: had });
-  }
-
-  /** The interface's tunnel socket, opened with its first tunnel. */
-  private socketFor(iface: string): TunnelSocket {
-    const open = this.sockets.get(iface);
-    if (open && !open.closed) return open;
-    const s = this.dp.openSocket({
-      port: this.cfg.tunnelPort,
-      device: iface,
-      onFailure: (sock, err) => {
-        if (this.sockets.get(iface) === sock) this.sockets.delete(iface);
-        this.log.error('tunnel socket failed; its tunnels are renegotiated', { iface, error: err.message });
-      },
-    });
-    this.sockets.set(iface, s);
-    this.log.info('tunnel socket open', { iface, port: s.port, gso: s.gso, gro: s.gro });
-    return s;
-  }
-
-  /** Closes an interface's tunnel socket (its links are gone: the interface went down). */
-  private closeSocket(iface: string): void {
-    const s = this.sockets.get(iface);
-    if (!s) return;
-    this.sockets.delete(iface);
-    s.close();
-  }
-
-  /**
-   * A link's tunnel: a TunnelCore on the interface's shared socket. Its TUN
-   * device, traffic-control queues and nftables element come only when it is
-   * established (the peer authenticated a packet): see `established`.
-   */
-  private ensureTunnel(link: string, peer: Uint8Array, iface: string, family: 4 | 6): void {
-    if (this.tunnels.has(link)) return;
-    const info = this.watcher.get(iface);
-    const name = tunName(this.cfg.tunPrefix, peer, iface);
-    const mtu = Math.min(this.cfg.mtu ?? tunnelMtu(info?.mtu ?? MTU.underlayDefault, family), this.dp.maxMtu);
-    const pk = toBase64(peer);
-    try {
-      const tunnel = this.dp.createTunnel({
-        name,
-        mtu,
-        socket: this.socketFor(iface),
-        addresses: [{ family: 6, address: this.ownLinkLocal, prefixLen: 64 }, ...this.cfg.addresses],
-        onFailure: (t, err) => {
-          if (this.tunnels.get(link)?.tunnel !== t) return;
-          this.teardown(link, err.message);
-          this.run(this.core.tunnelFailed(link, performance.now(), err.message, err.detail?.errno));
-        },
-        onEndpointChange: (_t, sa) => this.core.endpointMoved(link, sa),
-        onEstablished: (t) => {
-          this.tc.attach(t, this.tcFor(pk));
-          void this.filter.addTunnel(name);
-          this.log.info('tunnel device created', { tun: name, iface, mtu, neighbor: pk, port: t.udpPort });
-        },
-        // a session just became current (the peer proved it): report it now, not at the next tick
-        onRotation: () => this.scheduleTick(),
-      });
-      this.tunnels.set(link, { tunnel, name, iface, lastHandshakeWall: null, pk, family });
-    } catch (e) {
-      const err = isScroogeError(e) ? e : undefined;
-      this.run(this.core.tunnelFailed(link, performance.now(), err?.message ?? String(e), err?.detail?.errno));
-    }
-  }
-
   // --- timers ------------------------------------------------------------------------------------
 
   private tickSoon = false;
@@ -436,8 +367,8 @@ export class Daemon implements ApiHandler {
     try {
       if (now - this.lastIfacePoll >= LIMITS.interfacePollMs) this.pollInterfaces(now, false);
       const health = new Map<string, TunnelHealth>();
-      for (const lt of this.tunnels.values()) this.accounting_.fold(lt);
-      for (const [link, lt] of this.tunnels) {
+      this.tunnels.fold();
+      for (const [link, lt] of this.tunnels.entries()) {
         const r = lt.tunnel.tick(now);
         health.set(link, { hasCurrent: !r.noSession, dead: r.dead, unprovenMs: r.unprovenMs, rekeyDue: r.rekeyDue });
       }
@@ -492,7 +423,7 @@ export class Daemon implements ApiHandler {
         this.run(this.core.interfaceUp(ev.info.name, now));
       } else if (ev.kind === 'down') {
         this.run(this.core.interfaceDown(ev.name, ev.reason));
-        this.closeSocket(ev.name);
+        this.tunnels.closeSocket(ev.name);
       } else {
         this.log.info('mesh interface changed', { iface: ev.info.name, change: ev.what });
       }
@@ -503,7 +434,7 @@ export class Daemon implements ApiHandler {
 
   private upTunnelNames(): string[] {
     const names: string[] = [];
-    for (const [link, lt] of this.tunnels) if (this.core.links.get(link)?.state === 'up') names.push(lt.name);
+    for (const [link, lt] of this.tunnels.entries()) if (this.core.links.get(link)?.state === 'up') names.push(lt.name);
     return names;
   }
 
@@ -555,7 +486,7 @@ export class Daemon implements ApiHandler {
       neighbors: { total: links.length, up: links.filter((l) => l.state === 'up').length, max: this.cfg.maxNeighbors },
       control: { ...this.core.counters, sendErrors: this.sock?.sendErrors ?? 0 },
       replayFloors: { links: this.core.floors.size, evicted: this.core.floors.evicted },
-      tunnelSockets: [...this.sockets].map(([iface, sk]) => ({ iface, ...sk.readStats() })),
+      tunnelSockets: this.tunnels.socketList().map(([iface, sk]) => ({ iface, ...sk.readStats() })),
       babel: this.babel ? this.babel.status() : null,
       trafficControl: tcView(this.tc, this.cfg.defaultWeight),
       forwarding: {
@@ -572,7 +503,7 @@ export class Daemon implements ApiHandler {
   /** Applies a run-time traffic setting (scrooge set …); effective at once. */
   set(body: unknown): unknown {
     const req = parseSetRequest(body);
-    const tunnelsOf = (pk: string) => [...this.tunnels.values()].filter((lt) => lt.pk === pk);
+    const tunnelsOf = (pk: string) => this.tunnels.ofKey(pk);
     switch (req.kind) {
       case 'weight': {
         const { key, weight } = req;
@@ -606,8 +537,7 @@ export class Daemon implements ApiHandler {
   }
 
   accounting(reset: boolean): unknown {
-    for (const lt of this.tunnels.values()) this.accounting_.fold(lt);
-    return this.accounting_.read(reset);
+    return this.tunnels.accounting(reset);
   }
 
   async metrics(): Promise<string> {
@@ -616,11 +546,11 @@ export class Daemon implements ApiHandler {
 
   /** Metric families of optional parts (traffic control, tunnel sockets, filter), from plain rows. */
   async extraMetrics(): Promise<MetricFamily[]> {
-    const tc = [...this.tunnels.values()].flatMap((lt) => {
+    const tc = [...this.tunnels.all()].flatMap((lt) => {
       const st = this.tc.neighborStats(lt.tunnel);
       return st ? [{ neighbor: lt.pk, tun: lt.name, stats: st }] : [];
     });
-    const sockets = [...this.sockets].map(([iface, sk]) => ({ iface, counters: sk.counters }));
+    const sockets = this.tunnels.socketList().map(([iface, sk]) => ({ iface, counters: sk.counters }));
     return [
       ...tcFamilies(tc, this.tc.settings),
       ...socketFamilies(sockets),
@@ -642,10 +572,9 @@ export class Daemon implements ApiHandler {
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.sock?.close();
     if (this.core.floors.dirty) this.saveFloors(performance.now());
-    for (const lt of this.tunnels.values()) this.babel?.interfaceDown(lt.name);
+    this.tunnels.forgetAll();
     this.tc.close();
     this.dp.close();
-    this.tunnels.clear();
     await this.babel?.close();
     await this.api?.close();
     await this.metricsServer?.close();
