@@ -166,8 +166,13 @@ export const LIMITS = {
   helloBurstMs: [250, 500, 1000],
   /** One tick drives every timer (boringtun uses 250 ms too). */
   tickMs: 250,
-  /** Interfaces (appearing, going down, changing address) are re-read this often (a few sysfs reads). */
+  /**
+   * Interfaces (appearing, going down, changing address) are re-read when rtnetlink reports a
+   * change to one of them; only if the subscription fails are they polled this often.
+   */
   interfacePollMs: 250,
+  /** A burst of rtnetlink notifications is answered with one re-read this long after its first. */
+  interfaceSettleMs: 50,
   /**
    * Keys kept apart in the accounting book (until read with reset). Past it the least recently
    * active departed key is merged into one "evicted" total, so no byte is lost, only its attribution.

@@ -61,7 +61,7 @@ main(process.argv.slice(2)).then(
     if (process.env.SCROOGE_DEBUG === '1') console.error(e);
     if (isScroogeError(e)) {
       process.stderr.write(`scrooge: ${e.message}\n`);
-      process.exitCode = e.code === 'ERR_USAGE' || e.code === 'ERR_CONFIG' ? 2 : 1;
+      process.exitCode = ['ERR_USAGE', 'ERR_CONFIG', 'ERR_INVALID_ARGUMENT'].includes(e.code) ? 2 : 1;
     } else {
       process.stderr.write(`scrooge: internal error: ${(e as Error)?.message ?? String(e)}\n`);
       process.exitCode = 1;

@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 
 export const KIND_TUN = 0 as const;
 export const KIND_UDP = 1 as const;
+/** An rtnetlink socket, read like a TUN device (one message batch per slot). */
+export const KIND_NETLINK = 2 as const;
 
 /** Slots of a Port's stats Float64Array (keep in sync with scrooge.c). */
 export const PortStat = {
@@ -29,7 +31,7 @@ export const PortStat = {
 
 /** A Port: an fd polled by libuv that reads batches into JS-owned arrays. */
 export interface PortOptions {
-  kind: typeof KIND_TUN | typeof KIND_UDP;
+  kind: typeof KIND_TUN | typeof KIND_UDP | typeof KIND_NETLINK;
   fd: number;
   /** maxBatch slots of slotSize bytes. */
   slab: Uint8Array;
@@ -96,6 +98,8 @@ export interface NativeApi {
   closeFd(fd: number): void;
   /** What the kernel accepts on a TUN device with a virtio-net header (throws if TUN cannot be opened). */
   tunProbeOffload(): { vnetHdr: boolean; csum: boolean; tso: boolean; uso: boolean };
+  /** A non-blocking rtnetlink socket subscribed to link and address notifications. */
+  netlinkSubscribe(rcvbuf: number): number;
   lastErrno(): number;
   errnoName(errno: number): string;
   readonly STATS_SLOTS: number;

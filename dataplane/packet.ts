@@ -74,3 +74,20 @@ export function readHeader(buf: Uint8Array, off = 0): DecodedHeader | undefined 
     counter: hi * 4294967296 + readU32LE(buf, off + 8),
   };
 }
+
+/**
+ * Whether any inner packet of list[0..n) ([offset, length] entries, stride 4)
+ * is unicast. Multicast (the kernel's own chatter on a new device: router
+ * solicitations, MLD and IGMP reports) does not keep the latency keeper awake.
+ */
+export function anyUnicast(buf: Uint8Array, list: Int32Array, n: number): boolean {
+  for (let i = 0; i < n; i++) {
+    const off = list[i * 4] as number;
+    const len = list[i * 4 + 1] as number;
+    const version = (buf[off] as number) >> 4;
+    if (version === 6 && len >= 40 && buf[off + 24] === 0xff) continue;
+    if (version === 4 && len >= 20 && ((buf[off + 16] as number) & 0xf0) === 0xe0) continue;
+    return true;
+  }
+  return false;
+}

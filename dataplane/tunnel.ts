@@ -28,7 +28,7 @@ import type { Dataplane } from './dataplane.js';
 import type { TunnelSocket } from './endpoint.js';
 import { type InterfaceAddress, openTunDevice, type TunDevice } from './link.js';
 import { KIND_TUN, type NativePort, native, nativeError, PortStat } from './native.js';
-import { HEADER_BYTES, TAG_BYTES, TUNNEL_OVERHEAD } from './packet.js';
+import { anyUnicast, HEADER_BYTES, TAG_BYTES, TUNNEL_OVERHEAD } from './packet.js';
 import { adoptControlEndpoint, type SessionKeys, type TickResult, TunnelCore } from './session.js';
 import { decodeSockaddr, encodeSockaddr, formatSockaddr, type SockAddr, toMapped6 } from './sockaddr.js';
 
@@ -300,12 +300,13 @@ export class Tunnel {
     const meta = dp.tunMeta;
     const out = dp.out;
     const stage = this.egress;
+    const unicast = anyUnicast(slab, meta, n);
     // traffic control first (it keeps what must wait and seals it when it leaves), then one seal loop
     const admitted = stage === null ? n : this.admit(stage, slab, meta, n, now);
     const k = this.core.sealList(slab, meta, admitted, out, now);
     if (k > 0) this.sendList(slab, out, k, now);
     if (stage?.endBatch) stage.endBatch(now);
-    dp.noteActivity(now);
+    if (unicast) dp.noteActivity(now);
   };
 
   /** Keeps the packets of list[0..n) the traffic-control stage lets through now, in place; returns how many. */
@@ -370,6 +371,7 @@ export class Tunnel {
       if (!this.establish()) return;
       stage = this.ingress;
     }
+    const unicast = k > 0 && anyUnicast(slab, out, k);
     if (stage !== null && k > 0) k = this.admit(stage, slab, out, k, now);
     if (lastSlot >= 0) this.checkRoaming(lastSlot);
     if (core.ackDue) {
@@ -382,7 +384,7 @@ export class Tunnel {
       // The kernel often answers inside the write (ICMP echo, TCP ACKs): send the answer
       // from this same wake-up instead of another trip through the event loop.
       if (dp.drainAfterWrite) this.tunPort?.pollNow();
-      dp.noteActivity(now);
+      if (unicast) dp.noteActivity(now);
     }
     if (stage?.endBatch) stage.endBatch(now);
     if (c.rotations !== rotations) {

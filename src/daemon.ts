@@ -18,7 +18,6 @@
  */
 import { MTU } from '../base/constants.js';
 import { randomBytes } from 'node:crypto';
-import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type CryptoBackend, type Identity, selectBackend } from '../crypto/index.js';
 import { linkLocalAddress, linkLocalBytes } from '../dataplane/names.js';
@@ -46,7 +45,13 @@ import { type Action, ControlCore, type OutMessage, type TunnelHealth } from './
 import { type ControlFields, encodeControlMessage } from './control/messages.js';
 import { SeqSource } from './control/seq.js';
 import { type Received, ControlSocket } from './control/socket.js';
-import { type IfaceInfo, InterfaceWatcher, readInterfaces } from './interfaces.js';
+import {
+  type IfaceEvent,
+  type IfaceInfo,
+  type InterfaceWatcher,
+  MeshInterfaces,
+  readInterfaces,
+} from './interfaces.js';
 import { loadOrCreateIdentity } from './keyfile.js';
 import { LIMITS, schedulerLimits } from './limits.js';
 import { ForwardingFilter } from './filter.js';
@@ -67,6 +72,7 @@ export class Daemon implements ApiHandler {
   readonly core: ControlCore;
   readonly dp: Dataplane;
   private readonly seq: SeqSource;
+  private readonly ifaces: MeshInterfaces;
   private readonly watcher: InterfaceWatcher;
   private readonly tunnels: TunnelRegistry;
   private sock: ControlSocket | undefined;
@@ -75,7 +81,6 @@ export class Daemon implements ApiHandler {
   private babel: BabelClient | undefined;
   private lock: StateLock | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
-  private lastIfacePoll = Number.NEGATIVE_INFINITY;
   private readonly floorStore: FloorStore;
   private lastFloorSave = 0;
   private readonly startedWall = Date.now();
@@ -102,7 +107,15 @@ export class Daemon implements ApiHandler {
     );
     const floors = new SeqFloors(LIMITS.seqFloorLinks);
     floors.restore(this.floorStore.load());
-    this.watcher = new InterfaceWatcher(cfg.interfaces);
+    this.ifaces = new MeshInterfaces(
+      cfg.interfaces,
+      {
+        changed: (events) => this.interfacesChanged(events),
+        localAddresses: (addrs) => this.tc.local.replace(addrs),
+      },
+      log.child({ part: 'interfaces' }),
+    );
+    this.watcher = this.ifaces.watcher;
     this.peers = cfg.peers.map((p) => {
       const [host, zone] = p.split('%') as [string, string | undefined];
       const v6 = parseIPv6(host);
@@ -215,7 +228,12 @@ export class Daemon implements ApiHandler {
       api: this.cfg.api,
       crypto: this.backend.name,
     });
-    this.pollInterfaces(performance.now(), true);
+    this.ifaces.start();
+    for (const name of this.cfg.interfaces) {
+      const i = this.watcher.get(name);
+      if (!i) log.warn('mesh interface not found; waiting for it to appear', { iface: name });
+      else if (!i.up) log.warn('mesh interface is down; waiting for it', { iface: name });
+    }
     this.tickTimer = setInterval(() => this.tick(), LIMITS.tickMs);
   }
 
@@ -365,7 +383,7 @@ export class Daemon implements ApiHandler {
     if (this.stopping) return;
     const now = performance.now();
     try {
-      if (now - this.lastIfacePoll >= LIMITS.interfacePollMs) this.pollInterfaces(now, false);
+      this.ifaces.poll(now);
       const health = new Map<string, TunnelHealth>();
       this.tunnels.fold();
       for (const [link, lt] of this.tunnels.entries()) {
@@ -390,29 +408,10 @@ export class Daemon implements ApiHandler {
     }
   }
 
-  /** Every address of this node (all interfaces): traffic to/from them is "own" traffic. */
-  private refreshLocalAddresses(): void {
-    const addrs: Uint8Array[] = [];
-    for (const list of Object.values(networkInterfaces())) {
-      for (const a of list ?? []) {
-        const bytes = a.family === 'IPv4' ? parseIPv4(a.address) : parseIPv6(a.address.split('%')[0] ?? '');
-        if (bytes) addrs.push(bytes);
-      }
-    }
-    this.tc.local.replace(addrs);
-  }
-
-  private pollInterfaces(now: number, first: boolean): void {
-    this.lastIfacePoll = now;
-    this.refreshLocalAddresses();
-    const events = this.watcher.poll();
-    if (first) {
-      for (const name of this.cfg.interfaces) {
-        const i = this.watcher.get(name);
-        if (!i) this.log.warn('mesh interface not found; waiting for it to appear', { iface: name });
-        else if (!i.up) this.log.warn('mesh interface is down; waiting for it', { iface: name });
-      }
-    }
+  /** Mesh interfaces that came up, went down or changed (MeshInterfaces re-read them). */
+  private interfacesChanged(events: IfaceEvent[]): void {
+    if (this.stopping) return;
+    const now = performance.now();
     for (const ev of events) {
       if (ev.kind === 'up') {
         try {
@@ -483,6 +482,7 @@ export class Daemon implements ApiHandler {
           mtu: i?.mtu ?? null,
         };
       }),
+      interfaceReads: { ...this.ifaces.counters, polling: this.ifaces.polling },
       neighbors: { total: links.length, up: links.filter((l) => l.state === 'up').length, max: this.cfg.maxNeighbors },
       control: { ...this.core.counters, sendErrors: this.sock?.sendErrors ?? 0 },
       replayFloors: { links: this.core.floors.size, evicted: this.core.floors.evicted },
@@ -571,6 +571,7 @@ export class Daemon implements ApiHandler {
     this.stopping = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.sock?.close();
+    this.ifaces.close();
     if (this.core.floors.dirty) this.saveFloors(performance.now());
     this.tunnels.forgetAll();
     this.tc.close();

@@ -1,14 +1,19 @@
 /**
- * Mesh interfaces as the kernel reports them, re-read every poll: existence,
- * ifindex, admin/oper state, MTU, usable IPv6 link-local (not tentative, not
- * DAD-failed) and IPv4 addresses. The watcher turns successive reads into
- * up/down/changed events, so interfaces that appear, go down or change
- * address are picked up without a restart.
+ * Mesh interfaces as the kernel reports them: existence, ifindex, admin/oper
+ * state, MTU, usable IPv6 link-local (not tentative, not DAD-failed) and IPv4
+ * addresses. The watcher turns successive reads into up/down/changed events,
+ * so interfaces that appear, go down or change address are picked up without
+ * a restart. MeshInterfaces re-reads them only when the kernel says one of
+ * them changed (rtnetlink), and the node's own addresses only when an address
+ * changed: when nothing happens, nothing runs. Without rtnetlink it polls.
  */
 import { MTU } from '../base/constants.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { parseIPv4 } from '../dataplane/sockaddr.js';
+import { LIMITS } from '../base/constants.js';
+import type { Logger } from '../dataplane/log.js';
+import { type LinkChanges, LinkMonitor } from '../dataplane/netlink.js';
+import { parseIPv4, parseIPv6 } from '../dataplane/sockaddr.js';
 
 const IFF_UP = 0x1;
 const IFA_F_DADFAILED = 0x08;
@@ -145,5 +150,114 @@ export class InterfaceWatcher {
 
   all(): IfaceInfo[] {
     return [...this.current.values()];
+  }
+}
+
+/** Every address of this node (all interfaces). */
+export function localAddresses(): Uint8Array[] {
+  const addrs: Uint8Array[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      const bytes = a.family === 'IPv4' ? parseIPv4(a.address) : parseIPv6(a.address.split('%')[0] ?? '');
+      if (bytes) addrs.push(bytes);
+    }
+  }
+  return addrs;
+}
+
+export interface MeshInterfaceEvents {
+  /** Mesh interfaces came up, went down or changed (after a re-read). */
+  changed(events: IfaceEvent[]): void;
+  /** The node's addresses, at start and whenever an address changed. */
+  localAddresses(addrs: Uint8Array[]): void;
+}
+
+/**
+ * The mesh interfaces, re-read when rtnetlink says one of them (or an
+ * address) changed; bursts of notifications are coalesced into one re-read
+ * after LIMITS.interfaceSettleMs. If the subscription cannot be made, poll()
+ * (called from the daemon's tick) re-reads every LIMITS.interfacePollMs.
+ */
+export class MeshInterfaces {
+  readonly watcher: InterfaceWatcher;
+  private readonly names: ReadonlySet<string>;
+  private monitor: LinkMonitor | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private dirtyMesh = false;
+  private dirtyAddresses = false;
+  private lastPoll = Number.NEGATIVE_INFINITY;
+  /** Re-reads of the mesh interfaces and of the node's addresses (for status). */
+  readonly counters = { meshReads: 0, addressReads: 0 };
+
+  constructor(
+    names: readonly string[],
+    private readonly events: MeshInterfaceEvents,
+    private readonly log: Logger,
+  ) {
+    this.names = new Set(names);
+    this.watcher = new InterfaceWatcher(names);
+  }
+
+  /** Reads everything once, reports it, and subscribes to changes. */
+  start(): void {
+    try {
+      this.monitor = new LinkMonitor((c) => this.notified(c), this.log);
+    } catch (e) {
+      this.log.warn('no rtnetlink notifications; polling the interfaces', {
+        every: `${LIMITS.interfacePollMs}ms`,
+        error: (e as Error).message,
+      });
+    }
+    this.dirtyMesh = this.dirtyAddresses = true;
+    this.reread();
+  }
+
+  /** Whether interfaces are polled (no rtnetlink). */
+  get polling(): boolean {
+    return this.monitor === undefined;
+  }
+
+  /** From the daemon's tick: re-reads only when polling (no rtnetlink). */
+  poll(nowMs: number): void {
+    if (this.monitor !== undefined || nowMs - this.lastPoll < LIMITS.interfacePollMs) return;
+    this.lastPoll = nowMs;
+    this.dirtyMesh = this.dirtyAddresses = true;
+    this.reread();
+  }
+
+  private notified(c: LinkChanges): void {
+    if (c.lost) this.dirtyMesh = this.dirtyAddresses = true;
+    if (c.addresses) this.dirtyAddresses = true;
+    if (!this.dirtyMesh) {
+      for (const name of c.names) if (this.names.has(name)) this.dirtyMesh = true;
+      for (const i of this.watcher.all()) if (c.ifindexes.has(i.ifindex)) this.dirtyMesh = true;
+    }
+    if ((this.dirtyMesh || this.dirtyAddresses) && this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.reread();
+      }, LIMITS.interfaceSettleMs);
+    }
+  }
+
+  private reread(): void {
+    if (this.dirtyAddresses) {
+      this.dirtyAddresses = false;
+      this.counters.addressReads++;
+      this.events.localAddresses(localAddresses());
+    }
+    if (this.dirtyMesh) {
+      this.dirtyMesh = false;
+      this.counters.meshReads++;
+      const events = this.watcher.poll();
+      if (events.length > 0) this.events.changed(events);
+    }
+  }
+
+  close(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.monitor?.close();
+    this.monitor = undefined;
   }
 }

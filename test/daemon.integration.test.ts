@@ -242,6 +242,12 @@ rootTest('interfaces that appear later, go down and come back are picked up with
   t.is(tunDevices(lab, a).length, 1);
   t.is(tunDevices(lab, b).length, 1, 'b kept one device throughout');
   await pingLinkLocal(lab, da);
+  // the kernel told the daemon (rtnetlink); an idle node re-reads nothing
+  const reads = (await status(da)).interfaceReads as { polling: boolean; meshReads: number };
+  t.false(reads.polling, 'rtnetlink notifications, not polling');
+  await new Promise((r) => setTimeout(r, 1500));
+  const later = (await status(da)).interfaceReads as { meshReads: number };
+  t.is(later.meshReads, reads.meshReads, 'no re-read of the interfaces while nothing changed');
 });
 
 rootTest('with multicast blocked, --peer unicast hellos still find the neighbour', async (t) => {

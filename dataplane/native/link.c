@@ -129,3 +129,27 @@ napi_value addr_change(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+
+/*
+ * netlinkSubscribe(rcvbuf) -> fd: a non-blocking rtnetlink socket that receives
+ * the kernel's link and address notifications (RTMGRP_LINK, IPv4 and IPv6
+ * addresses). Poll it with a Port of kind KIND_NETLINK; an empty entry in a
+ * batch means notifications were lost (ENOBUFS) and the state must be re-read.
+ */
+napi_value netlink_subscribe(napi_env env, napi_callback_info info) {
+  int32_t rcvbuf;
+  if (args(env, info, "netlinkSubscribe(rcvbuf)", "i", &rcvbuf)) return NULL;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return throw_errno(env, "socket", errno, "netlink");
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "bind", e, "netlink");
+  }
+  return make_i32(env, fd);
+}

@@ -36,7 +36,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"udpOpen", udp_open},           {"udpJoinGroup", udp_join_group},     {"udpSendTo", udp_send_to},
       {"udpSendBatch", udp_send_batch}, {"linkSetMtu", link_set_mtu},        {"linkSetUp", link_set_up},
       {"linkIndex", link_index},       {"addrChange", addr_change},          {"closeFd", close_fd},
-      {"lastErrno", last_errno_js},    {"errnoName", errno_name_js},
+      {"lastErrno", last_errno_js},    {"errnoName", errno_name_js},         {"netlinkSubscribe", netlink_subscribe},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -88,7 +88,7 @@ static void port_emit(port_t *p, int32_t n) {
   napi_close_handle_scope(env, scope);
 }
 
-static int port_read(port_t *p) { return p->kind == KIND_TUN ? tun_read_batch(p) : udp_read_batch(p); }
+static int port_read(port_t *p) { return p->kind == KIND_UDP ? udp_read_batch(p) : tun_read_batch(p); }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   port_t *p = h->data;
@@ -127,7 +127,7 @@ static napi_value port_new(napi_env env, napi_callback_info info) {
     free(p);
     return NULL;
   }
-  if ((kind != KIND_TUN && kind != KIND_UDP) || fd < 0 || slot <= head + tail || head < 0 || tail < 0 || batch <= 0 ||
+  if ((kind != KIND_TUN && kind != KIND_UDP && kind != KIND_NETLINK) || fd < 0 || slot <= head + tail || head < 0 || tail < 0 || batch <= 0 ||
       batch > MAX_MSGS * 4 || p->slab_len < (size_t)slot * (size_t)batch ||
       p->meta_len < (size_t)batch * META_STRIDE || stats_len < ST_COUNT ||
       (kind == KIND_UDP && p->addrs && p->addrs_len < (size_t)batch * ADDR_STRIDE)) {
@@ -147,7 +147,7 @@ static napi_value port_new(napi_env env, napi_callback_info info) {
   if (p->addrs) napi_create_reference(env, addrs, 1, &p->addrs_ref);
   napi_create_reference(env, cb, 1, &p->cb);
   napi_value name;
-  napi_create_string_utf8(env, kind == KIND_TUN ? "scrooge:tun" : "scrooge:udp", NAPI_AUTO_LENGTH, &name);
+  napi_create_string_utf8(env, kind == KIND_UDP ? "scrooge:udp" : "scrooge:tun", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &p->actx);
 
   uv_loop_t *loop;

@@ -60,7 +60,8 @@ enum {
   ST_COUNT
 };
 
-enum { KIND_TUN = 0, KIND_UDP = 1 };
+/* A netlink Port reads with read() like a TUN Port: one message batch per slot. */
+enum { KIND_TUN = 0, KIND_UDP = 1, KIND_NETLINK = 2 };
 
 typedef struct {
   napi_env env;
@@ -127,5 +128,6 @@ napi_value link_set_mtu(napi_env env, napi_callback_info info);     /* link.c */
 napi_value link_set_up(napi_env env, napi_callback_info info);
 napi_value link_index(napi_env env, napi_callback_info info);
 napi_value addr_change(napi_env env, napi_callback_info info);
+napi_value netlink_subscribe(napi_env env, napi_callback_info info);
 
 #endif

@@ -16,6 +16,14 @@ int tun_read_batch(port_t *p) {
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == ENOBUFS && p->kind == KIND_NETLINK) {
+        /* the kernel dropped notifications (our queue overran): an empty entry says "re-read everything" */
+        p->stats[ST_OVERFLOW] += 1;
+        int32_t *m = p->meta + (size_t)n++ * META_STRIDE;
+        m[0] = (int32_t)off;
+        m[1] = m[2] = m[3] = 0;
+        continue;
+      }
       last_errno = errno;
       p->stats[ST_READ_ERRORS] += 1;
       if (n == 0) return -errno;
