@@ -127,8 +127,12 @@ export const LIMITS = {
    * floor is forgotten (counted): its old messages could then revive it once.
    */
   seqFloorLinks: 4096,
-  /** The replay floors are written to the state directory at most this often (and at a clean stop). */
-  floorSaveMs: 5000,
+  /**
+   * The replay floors are written to the state directory at most this often (and at a clean stop):
+   * a write and fsync every 30 s, not a flash-wearing one every few seconds. After a crash, messages
+   * from the last 30 s before it could be replayed once (no handshake can complete from them).
+   */
+  floorSaveMs: 30_000,
   /** First retransmission of scrooge_tunnel; doubles each time. */
   tunnelRetryInitialMs: 500,
   /** Retransmission backoff cap. */
@@ -164,8 +168,13 @@ export const LIMITS = {
    * been listening for the first one.
    */
   helloBurstMs: [250, 500, 1000],
-  /** One tick drives every timer (boringtun uses 250 ms too). */
+  /** One tick drives every timer (boringtun uses 250 ms too) while anything is being negotiated. */
   tickMs: 250,
+  /**
+   * When every link is up and nothing is due sooner (no hello round, rekey or timeout within it),
+   * the tick waits this long: an idle node (or a hub with many idle neighbours) wakes once a second.
+   */
+  idleTickMs: 1000,
   /**
    * Interfaces (appearing, going down, changing address) are re-read when rtnetlink reports a
    * change to one of them; only if the subscription fails are they polled this often.

@@ -280,8 +280,18 @@ export class Tunnel {
   }
 
   private reindex(): void {
-    const now = this.closed ? [] : this.core.sessionIds();
     const before = this.ids;
+    const core = this.core;
+    // the common case (every tick): nothing changed, nothing allocated
+    if (
+      !this.closed &&
+      before.length === (core.current ? 1 : 0) + (core.previous ? 1 : 0) + (core.pending ? 1 : 0) &&
+      (core.current === undefined || before.includes(core.current.id)) &&
+      (core.previous === undefined || before.includes(core.previous.id)) &&
+      (core.pending === undefined || before.includes(core.pending.id))
+    )
+      return;
+    const now = this.closed ? [] : core.sessionIds();
     if (now.length === before.length && now.every((id, i) => id === before[i])) return;
     this.socket.reindex(this, before, now);
     this.ids = now;

@@ -1,7 +1,7 @@
 /**
  * Per-neighbour accounting for billing, by public key. A tunnel's counters
- * are folded in as deltas (every tick, before a read, and a last time when the
- * tunnel goes away), so nothing is counted twice and nothing is lost when a
+ * are folded in as deltas (before a read, and a last time when the tunnel
+ * goes away), so nothing is counted twice and nothing is lost when a
  * tunnel closes. Wire bytes count every datagram (data and keepalives) with
  * its outer IP/UDP header.
  *
@@ -30,7 +30,7 @@ export interface Traffic {
 
 /**
  * Per-neighbour accounting for billing, by public key. Tunnel counters are
- * folded in as deltas (every tick, before a tunnel closes, before a read),
+ * folded in as deltas (before a tunnel closes, before a read),
  * so nothing is counted twice and nothing is lost when a tunnel goes away.
  * Wire bytes count every datagram (data and keepalives) with its outer
  * IP/UDP header.

@@ -234,7 +234,7 @@ export class Daemon implements ApiHandler {
       if (!i) log.warn('mesh interface not found; waiting for it to appear', { iface: name });
       else if (!i.up) log.warn('mesh interface is down; waiting for it', { iface: name });
     }
-    this.tickTimer = setInterval(() => this.tick(), LIMITS.tickMs);
+    this.tick();
   }
 
   // --- control plane I/O -----------------------------------------------------------------------
@@ -332,17 +332,32 @@ export class Daemon implements ApiHandler {
     if (!sock) return;
     const info = iface === '' ? undefined : this.watcher.get(iface);
     if (iface !== '' && !info) return;
+    // a hello round is one message object for every interface: signed once, the same bytes on each
+    let bytes = m.type === 'scrooge_hello' ? this.signedHellos.get(m) : undefined;
+    if (bytes === undefined) {
+      bytes = this.encode(m, to, info);
+      if (bytes === undefined) return;
+      if (m.type === 'scrooge_hello') this.signedHellos.set(m, bytes);
+    }
+    if (sock.send(bytes, to, info?.ifindex ?? 0)) this.core.sent();
+    else this.log.debug('control send failed', { iface, to: formatSockaddr(to, iface), errno: sock.lastSendError });
+  }
+
+  private readonly signedHellos = new WeakMap<OutMessage, Buffer>();
+
+  /** Signs a control message (with the next seq); undefined if it cannot be sent. */
+  private encode(m: OutMessage, to: SockAddr, info: IfaceInfo | undefined): Buffer | undefined {
     let seq: bigint;
     try {
       seq = this.seq.next(BigInt(Date.now()) * 1000n);
     } catch (e) {
       this.log.error('cannot persist the sequence floor; not sending', { error: (e as Error).message });
-      return;
+      return undefined;
     }
     let fields: ControlFields;
     if (m.type === 'scrooge_tunnel' || m.type === 'scrooge_tunnel_confirm') {
       const lt = this.tunnels.get(m.link);
-      if (!lt) return;
+      if (!lt) return undefined;
       const family = to.family;
       const host =
         family === 6
@@ -360,9 +375,7 @@ export class Daemon implements ApiHandler {
     } else {
       fields = { type: m.type, dstPK: m.dstPK, seq };
     }
-    const bytes = Buffer.from(encodeControlMessage(fields, this.identity), 'latin1');
-    if (sock.send(bytes, to, info?.ifindex ?? 0)) this.core.sent();
-    else this.log.debug('control send failed', { iface, to: formatSockaddr(to, iface), errno: sock.lastSendError });
+    return Buffer.from(encodeControlMessage(fields, this.identity), 'latin1');
   }
 
   // --- timers ------------------------------------------------------------------------------------
@@ -385,7 +398,6 @@ export class Daemon implements ApiHandler {
     try {
       this.ifaces.poll(now);
       const health = new Map<string, TunnelHealth>();
-      this.tunnels.fold();
       for (const [link, lt] of this.tunnels.entries()) {
         const r = lt.tunnel.tick(now);
         health.set(link, { hasCurrent: !r.noSession, dead: r.dead, unprovenMs: r.unprovenMs, rekeyDue: r.rekeyDue });
@@ -395,6 +407,15 @@ export class Daemon implements ApiHandler {
     } catch (e) {
       this.log.error('tick failed', { error: (e as Error).message });
     }
+    // the next tick: soon while anything is negotiated, else when the next timer is due (≤ 1 s)
+    let delay: number = LIMITS.tickMs;
+    try {
+      if (!this.ifaces.polling) delay = this.core.nextTickInMs(now);
+    } catch (e) {
+      this.log.error('tick scheduling failed', { error: (e as Error).message });
+    }
+    clearTimeout(this.tickTimer);
+    this.tickTimer = setTimeout(() => this.tick(), delay);
   }
 
   /** Writes the replay floors (every floorSaveMs while they change, and at stop). */
@@ -569,7 +590,7 @@ export class Daemon implements ApiHandler {
   async stop(reason: string, opts: { keepFilter?: boolean } = {}): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.tickTimer) clearTimeout(this.tickTimer);
     this.sock?.close();
     this.ifaces.close();
     if (this.core.floors.dirty) this.saveFloors(performance.now());

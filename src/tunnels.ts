@@ -154,8 +154,8 @@ export class TunnelRegistry {
     return this.book.read(reset);
   }
 
-  /** Folds every tunnel's counters into the book (each tick: no counter wraps unseen). */
-  fold(): void {
+  /** Folds every tunnel's counters into the book (before a read; a tunnel that goes is folded then). */
+  private fold(): void {
     for (const lt of this.byLink.values()) this.book.fold(lt);
   }
 

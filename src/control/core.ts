@@ -216,7 +216,14 @@ export class ControlCore {
   /** Highest seq per recently seen link, kept after the link is gone (and across restarts, by the shell). */
   readonly floors: SeqFloors;
   private readonly opts: CoreOptions;
-  private readonly up = new Map<string, { nextHelloMs: number; burst: number }>();
+  /** Up interfaces; `firstHello` until an interface's first hello went out (then it joins the rounds). */
+  private readonly up = new Map<string, { firstHello: boolean }>();
+  /**
+   * Hellos go out in rounds: every up interface in the same tick, every interval ± jitter. The
+   * neighbours' confirms then arrive together and are read in one batch: a hub's idle cost does
+   * not grow by a wake-up per interface.
+   */
+  private nextHelloRoundMs = 0;
   private readonly guard: SourceGuard;
   private nextPeerHelloMs = 0;
   private peerBurst = 0;
@@ -236,7 +243,7 @@ export class ControlCore {
   /** A mesh interface came up (or was found at start): hello on it at once. */
   interfaceUp(iface: string, nowMs: number): Action[] {
     if (this.up.has(iface)) return [];
-    this.up.set(iface, { nextHelloMs: nowMs, burst: 0 });
+    this.up.set(iface, { firstHello: true });
     return [
       { kind: 'log', level: 'info', msg: 'mesh interface up', fields: { iface } },
       ...this.tick(nowMs, () => undefined),
@@ -657,16 +664,20 @@ export class ControlCore {
 
   private timers(nowMs: number, health: (link: string) => TunnelHealth | undefined): Action[] {
     const out: Action[] = [];
+    const round = nowMs >= this.nextHelloRoundMs;
+    if (round) this.nextHelloRoundMs = nowMs + this.jittered();
+    // one message for every interface of this tick: a hello names no interface, so the shell may
+    // sign it once (one seq) and send the same bytes on each
+    const hello: OutMessage = { type: 'scrooge_hello', dstPK: BROADCAST_KEY };
     for (const [iface, st] of this.up) {
-      if (nowMs >= st.nextHelloMs) {
-        out.push({
-          kind: 'send',
-          iface,
-          to: { family: 6, address: ALL_ONES_V6_MULTICAST, port: this.opts.port, scopeId: 0 },
-          message: { type: 'scrooge_hello', dstPK: BROADCAST_KEY },
-        });
-        st.nextHelloMs = nowMs + this.jittered();
-      }
+      if (!round && !st.firstHello) continue;
+      st.firstHello = false;
+      out.push({
+        kind: 'send',
+        iface,
+        to: { family: 6, address: ALL_ONES_V6_MULTICAST, port: this.opts.port, scopeId: 0 },
+        message: hello,
+      });
     }
     if (nowMs >= this.nextPeerHelloMs && (this.opts.peers?.length ?? 0) > 0) {
       for (const p of this.opts.peers ?? []) {
@@ -752,6 +763,27 @@ export class ControlCore {
     }
     this.guard.prune(nowMs);
     return out;
+  }
+
+  /**
+   * How long the shell may wait before the next tick: LIMITS.tickMs while
+   * anything is negotiated or a first hello is due, otherwise until the next
+   * hello round, rekey or neighbour timeout, at most LIMITS.idleTickMs.
+   */
+  nextTickInMs(nowMs: number): number {
+    const fast = LIMITS.tickMs;
+    if (this.peerBurst < LIMITS.helloBurstMs.length && (this.opts.peers?.length ?? 0) > 0) return fast;
+    for (const st of this.up.values()) if (st.firstHello) return fast;
+    let due = Math.min(this.nextHelloRoundMs, this.nextPeerHelloMs);
+    for (const l of this.links.values()) {
+      if (l.state !== 'up' || l.pending) return fast;
+      due = Math.min(due, l.lastHeardMs + this.opts.neighborTimeoutMs);
+      if (l.role !== undefined) {
+        const rekey = l.role === 'initiator' ? REKEY_AFTER_MS : REKEY_AFTER_MS + LIMITS.responderRekeySlackMs;
+        due = Math.min(due, l.sessionMs + rekey);
+      }
+    }
+    return Math.max(fast, Math.min(LIMITS.idleTickMs, due - nowMs));
   }
 
   private jittered(): number {
