@@ -119,6 +119,12 @@ export async function demo(args: string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // stdout closed under us (`scrooge demo | head`): take the mesh down all the same
+  const onOutputGone = () => {
+    interrupted = true;
+    void cleanup().then(() => process.exit(141));
+  };
+  process.stdout.once('error', onOutputGone);
   try {
     return await run(lab, screen, { durationMs, capacity, outFile, keep: flag(p, 'keep'), check: flag(p, 'check') });
   } catch (e) {
@@ -141,6 +147,7 @@ export async function demo(args: string[]): Promise<number> {
     await cleanup();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    process.stdout.removeListener('error', onOutputGone);
   }
 }
 
