@@ -54,7 +54,6 @@ import {
   deriveSessionKeys,
   type SessionKeys,
   toBase64,
-  type TunnelKeyPair,
   tunnelKeyPair,
 } from '../../crypto/index.js';
 import { DEAD_AFTER_MS, REKEY_AFTER_MS } from '../../dataplane/session.js';
@@ -62,6 +61,21 @@ import type { SockAddr } from '../../dataplane/sockaddr.js';
 import { TokenBucket } from '../../dataplane/tc/bucket.js';
 import { LIMITS, PROTOCOL } from '../../base/constants.js';
 import { SeqFloors } from './floors.js';
+import {
+  type Action,
+  ALL_ONES_V6_MULTICAST,
+  ControlCounters,
+  established,
+  isMulticast6,
+  linksFrom,
+  displaceable,
+  proven,
+  type Link,
+  linkKey,
+  type LinkState,
+  type OutMessage,
+  type TunnelHealth,
+} from './link.js';
 import { type Source, SourceGuard } from './guard.js';
 import {
   BROADCAST_KEY,
@@ -73,34 +87,8 @@ import {
   verifyControlMessage,
 } from './messages.js';
 
-export type LinkState = 'discovered' | 'negotiating' | 'up' | 'down';
-
-/** A control message the shell must sign (assigning seq) and send. */
-export type OutMessage =
-  | { type: 'scrooge_hello' | 'scrooge_hello_confirm'; dstPK: Uint8Array }
-  /** The shell fills in the endpoint: our address on `iface` and the link's tunnel port. */
-  | { type: 'scrooge_tunnel' | 'scrooge_tunnel_confirm'; dstPK: Uint8Array; tunnelPK: Uint8Array; link: string };
-
-export type Action =
-  | { kind: 'send'; iface: string; to: SockAddr; message: OutMessage }
-  | { kind: 'ensureTunnel'; link: string; peer: Uint8Array; iface: string; family: 4 | 6 }
-  | { kind: 'install'; link: string; keys: SessionKeys; role: 'initiator' | 'responder'; endpoint: SockAddr }
-  | { kind: 'closeTunnel'; link: string; reason: string }
-  | { kind: 'state'; link: string; from: LinkState; to: LinkState; reason: string }
-  | { kind: 'log'; level: 'debug' | 'info' | 'warn'; msg: string; fields: Record<string, string | number> };
-
-/** What the data plane says about a link's tunnel (polled every tick). */
-export interface TunnelHealth {
-  /** The tunnel has a current session it can send with. */
-  hasCurrent: boolean;
-  /** No authenticated packet for DEAD_AFTER_MS. */
-  dead: boolean;
-  /** Age of a session we initiated and the peer has not used yet (ms); -1 or absent: none. */
-  unprovenMs?: number;
-  /** We sent REKEY_AFTER_MESSAGES on the current session: rekey now (either role). */
-  rekeyDue?: boolean;
-}
-
+export type { Action, LinkState, Link, OutMessage, TunnelHealth } from './link.js';
+export { ALL_ONES_V6_MULTICAST, ControlCounters, linkKey } from './link.js';
 export type { Source } from './guard.js';
 
 export interface CoreOptions {
@@ -119,95 +107,6 @@ export interface CoreOptions {
   peers?: Array<{ addr: SockAddr; iface: string }>;
   /** Replay floors of links seen before (restored by the shell); default: a fresh, empty table. */
   floors?: SeqFloors;
-}
-
-interface Pending {
-  keyPair: TunnelKeyPair;
-  attempts: number;
-  nextSendMs: number;
-  startedMs: number;
-}
-
-export interface Link {
-  readonly key: string;
-  readonly pk: Uint8Array;
-  readonly pkB64: string;
-  readonly iface: string;
-  control: SockAddr;
-  highestSeq: bigint;
-  lastHeardMs: number;
-  state: LinkState;
-  hasTunnel: boolean;
-  /** A failed device setup is not retried before this time. */
-  retryAfterMs: number;
-  pending: Pending | undefined;
-  /** Our last answer as responder (to answer a retransmission identically). */
-  answered: { peerTunnelPK: Uint8Array; mine: TunnelKeyPair } | undefined;
-  /** Our role in the newest session and when it was made. */
-  role: 'initiator' | 'responder' | undefined;
-  sessionMs: number;
-  /** Peer's tunnel endpoint. */
-  endpoint: SockAddr | undefined;
-  /** Wall-clock-free time of the last completed handshake (ms, core clock). */
-  lastHandshakeMs: number | undefined;
-  /** An initiation went unanswered tunnelMaxAttempts times: start again only after a new authenticated message. */
-  awaitingNews: boolean;
-  /** Consecutive failed tunnel setups (reset when the tunnel comes up). */
-  setupFailures: number;
-  /** Why the last tunnel setup failed, if it did. */
-  lastError: string | undefined;
-  /** Once established: the link's own message budget (token bucket), apart from its source address's. */
-  budget: TokenBucket;
-}
-
-/** A link that has completed a handshake: its messages are paid from its own budget. */
-function established(l: Link): boolean {
-  return l.state === 'up' || l.lastHandshakeMs !== undefined;
-}
-
-export const ALL_ONES_V6_MULTICAST = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-
-function isMulticast6(a: SockAddr): boolean {
-  return a.family === 6 && a.address[0] === 0xff;
-}
-
-export function linkKey(pkB64: string, iface: string): string {
-  return `${pkB64}|${iface}`;
-}
-
-/** Counters of the control plane (for status and metrics). */
-export class ControlCounters {
-  rxDatagrams = 0;
-  rxAccepted = 0;
-  dropRateLimited = 0;
-  dropDecode = 0;
-  dropNotMesh = 0;
-  dropFromSelf = 0;
-  dropNotForUs = 0;
-  dropBadSignature = 0;
-  dropOldSeq = 0;
-  /** New neighbours refused: the table is full of established or configured links. */
-  dropTableFull = 0;
-  /** Links removed to make room for a newcomer (never-completed, longest silent first). */
-  displaced = 0;
-  /** New keys refused: their source address already has linksPerSourceAddress links. */
-  dropPerSourceLimit = 0;
-  dropBadKey = 0;
-  crossingsWon = 0;
-  confirmsWithoutAttempt = 0;
-  /** From a non-link-local source the operator did not name with --peer: never answered. */
-  dropNotLinkLocal = 0;
-  /** Sends withheld: the address has not completed a handshake and got 3× what it sent us. */
-  txWithheldAmplification = 0;
-  /** Initiations abandoned after tunnelMaxAttempts unanswered scrooge_tunnel. */
-  attemptsAbandoned = 0;
-  /** Sessions a confirm gave us that the peer never used within probeTimeoutMs (negotiated again). */
-  unprovenSessions = 0;
-  /** Links whose tunnel setup failed deviceMaxAttempts times in a row (not retried until they come back). */
-  setupGivenUp = 0;
-  txMessages = 0;
-  handshakes = 0;
-  decodeErrors: Record<string, number> = {};
 }
 
 export class ControlCore {
@@ -344,7 +243,7 @@ export class ControlCore {
       }
       const out: Action[] = [];
       if (!link) {
-        if (this.linksFrom(from) >= LIMITS.linksPerSourceAddress) {
+        if (linksFrom(this.links.values(), from) >= LIMITS.linksPerSourceAddress) {
           c.dropPerSourceLimit++;
           return [
             {
@@ -356,7 +255,10 @@ export class ControlCore {
           ];
         }
         if (this.links.size >= this.opts.maxNeighbors) {
-          const victim = this.displaceable();
+          const victim = displaceable(
+            this.links.values(),
+            (l) => this.opts.isConfigured?.(l.pkB64) === true || this.guard.isConfiguredPeer(l.control),
+          );
           if (!victim) {
             c.dropTableFull++;
             return [
@@ -792,42 +694,7 @@ export class ControlCore {
     return this.opts.helloIntervalMs * (1 + PROTOCOL.helloJitter * (2 * u - 1));
   }
 
-  // --- the neighbour table ------------------------------------------------------------------
-
-  /** Links whose control messages come from this source (one host with many keys). */
-  private linksFrom(from: Source): number {
-    let n = 0;
-    for (const l of this.links.values())
-      if (l.iface === from.iface && bytesEqual(l.control.address, from.addr.address)) n++;
-    return n;
-  }
-
-  /**
-   * The link a newcomer may displace when the table is full: one that never
-   * completed a handshake (it has carried no data) and that the operator did
-   * not configure (a key with a weight or rate, a --peer address), the one
-   * silent longest. Established links are never displaced: a newcomer is then
-   * refused (dropTableFull).
-   */
-  private displaceable(): Link | undefined {
-    let best: Link | undefined;
-    for (const l of this.links.values()) {
-      if (l.state === 'up' || l.lastHandshakeMs !== undefined) continue;
-      if (this.opts.isConfigured?.(l.pkB64) || this.guard.isConfiguredPeer(l.control)) continue;
-      if (best === undefined || l.lastHeardMs < best.lastHeardMs) best = l;
-    }
-    return best;
-  }
-
   // --- anti-amplification ------------------------------------------------------------------
-
-  /** Has a link at this address completed a handshake (the address answered with its key)? */
-  private proven(iface: string, a: SockAddr): boolean {
-    for (const l of this.links.values()) {
-      if (l.iface === iface && l.state === 'up' && bytesEqual(l.control.address, a.address)) return true;
-    }
-    return false;
-  }
 
   /**
    * The last step of every entry point: a unicast send to an address that has
@@ -838,7 +705,12 @@ export class ControlCore {
     if (!actions.some((a) => a.kind === 'send')) return actions;
     const out: Action[] = [];
     for (const a of actions) {
-      if (a.kind !== 'send' || isMulticast6(a.to) || this.guard.isConfiguredPeer(a.to) || this.proven(a.iface, a.to)) {
+      if (
+        a.kind !== 'send' ||
+        isMulticast6(a.to) ||
+        this.guard.isConfiguredPeer(a.to) ||
+        proven(this.links.values(), a.iface, a.to)
+      ) {
         out.push(a);
         continue;
       }
