@@ -21,7 +21,6 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type CryptoBackend, type Identity, selectBackend } from '../crypto/index.js';
 import { linkLocalAddress, linkLocalBytes } from '../dataplane/names.js';
-import { formatIPv6 } from '../dataplane/sockaddr.js';
 import type { Logger } from '../dataplane/log.js';
 import { OUTER_OVERHEAD_V4 } from '../dataplane/packet.js';
 import {
@@ -32,31 +31,22 @@ import {
   sameSockaddr,
   type SockAddr,
 } from '../dataplane/sockaddr.js';
-import { type TcNeighborStats, TrafficControl } from '../dataplane/tc/stage.js';
+import { TrafficControl } from '../dataplane/tc/stage.js';
 import { Dataplane } from '../dataplane/dataplane.js';
-import { parseSetRequest } from './admin.js';
 import { TunnelRegistry } from './tunnels.js';
-import { type NeighborInfo, neighborView, tcView } from './views.js';
-import { type ApiHandler, type ApiServers, startApi, startMetrics } from './api.js';
+import { AdminHandlers } from './handlers.js';
+import { type ApiServers, startApi, startMetrics } from './api.js';
 import { BabelClient } from './babel.js';
 import type { DaemonConfig, NeighborSettings } from './config.js';
-import { formatRate } from './values.js';
-import { type Action, ControlCore, type OutMessage, type TunnelHealth } from './control/core.js';
-import { type ControlFields, encodeControlMessage } from './control/messages.js';
+import { type Action, ControlCore, type TunnelHealth } from './control/core.js';
 import { SeqSource } from './control/seq.js';
+import { ControlSender } from './control/sender.js';
 import { type Received, ControlSocket } from './control/socket.js';
-import {
-  type IfaceEvent,
-  type IfaceInfo,
-  type InterfaceWatcher,
-  MeshInterfaces,
-  readInterfaces,
-} from './interfaces.js';
+import { type IfaceEvent, type InterfaceWatcher, MeshInterfaces, readInterfaces } from './interfaces.js';
 import { loadOrCreateIdentity } from './keyfile.js';
 import { LIMITS, schedulerLimits } from './limits.js';
 import { ForwardingFilter } from './filter.js';
 import { ForwardingSysctls } from './sysctl.js';
-import { filterFamilies, type MetricFamily, renderMetrics, socketFamilies, tcFamilies } from './metrics.js';
 import { acquireLock, ensureStateDir, fileFloorStore, fileSeqStore, type StateLock } from './state.js';
 import { SeqFloors, type FloorStore } from './control/floors.js';
 
@@ -64,14 +54,16 @@ export { VERSION } from './version.js';
 export type { NeighborInfo } from './views.js';
 import { VERSION } from './version.js';
 
-export class Daemon implements ApiHandler {
+export class Daemon {
   readonly cfg: DaemonConfig;
   readonly log: Logger;
   readonly identity: Identity;
   readonly backend: CryptoBackend;
   readonly core: ControlCore;
   readonly dp: Dataplane;
-  private readonly seq: SeqSource;
+  private readonly sender: ControlSender;
+  /** The admin API's handlers. */
+  readonly admin: AdminHandlers;
   private readonly ifaces: MeshInterfaces;
   private readonly watcher: InterfaceWatcher;
   private readonly tunnels: TunnelRegistry;
@@ -101,7 +93,15 @@ export class Daemon implements ApiHandler {
     this.backend = backend;
     this.lock = lock;
     this.ownLinkLocal = linkLocalBytes(identity.publicKey);
-    this.seq = new SeqSource(fileSeqStore(cfg.stateDir));
+    this.sender = new ControlSender({
+      identity,
+      seq: new SeqSource(fileSeqStore(cfg.stateDir)),
+      log,
+      socket: () => this.sock,
+      iface: (name) => this.watcher.get(name),
+      tunnelPort: (link) => this.tunnels.get(link)?.tunnel.udpPort,
+      sent: () => this.core.sent(),
+    });
     this.floorStore = fileFloorStore(cfg.stateDir, (line, why) =>
       log.warn('skipped a line of the replay floors file', { line, why }),
     );
@@ -169,6 +169,24 @@ export class Daemon implements ApiHandler {
         settings: (pk) => this.tcFor(pk),
       },
     );
+    this.admin = new AdminHandlers({
+      cfg,
+      log,
+      identity,
+      backend,
+      core: this.core,
+      tunnels: this.tunnels,
+      tc: this.tc,
+      filter: this.filter,
+      sysctls: this.sysctls,
+      watcher: this.watcher,
+      ifaces: this.ifaces,
+      startedWall: this.startedWall,
+      nbSettings: this.nbSettings,
+      tcFor: (pk) => this.tcFor(pk),
+      sock: () => this.sock,
+      babel: () => this.babel,
+    });
   }
 
   private tcFor(pkB64: string): { weight: number; capBps: number | undefined } {
@@ -211,8 +229,8 @@ export class Daemon implements ApiHandler {
         void this.stop('control socket failed', { keepFilter: true }).then(() => process.exit(1));
       },
     );
-    this.api = await startApi(this, this.cfg.api, this.cfg.apiHttp, log);
-    if (this.cfg.metrics) this.metricsServer = await startMetrics(this, this.cfg.metrics, log);
+    this.api = await startApi(this.admin, this.cfg.api, this.cfg.apiHttp, log);
+    if (this.cfg.metrics) this.metricsServer = await startMetrics(this.admin, this.cfg.metrics, log);
     if (this.cfg.babel)
       this.babel = new BabelClient(
         this.cfg.babel,
@@ -261,7 +279,7 @@ export class Daemon implements ApiHandler {
   private runOne(a: Action): void {
     switch (a.kind) {
       case 'send':
-        return this.send(a.iface, a.to, a.message);
+        return this.sender.send(a.iface, a.to, a.message);
       case 'ensureTunnel':
         return this.tunnels.ensure(a.link, a.peer, a.iface, a.family, this.watcher.get(a.iface)?.mtu);
       case 'install': {
@@ -325,57 +343,6 @@ export class Daemon implements ApiHandler {
   private scoped(sa: SockAddr, iface: string): SockAddr {
     if (sa.family === 6 && isLinkLocal6(sa.address)) return { ...sa, scopeId: this.watcher.get(iface)?.ifindex ?? 0 };
     return sa;
-  }
-
-  private send(iface: string, to: SockAddr, m: OutMessage): void {
-    const sock = this.sock;
-    if (!sock) return;
-    const info = iface === '' ? undefined : this.watcher.get(iface);
-    if (iface !== '' && !info) return;
-    // a hello round is one message object for every interface: signed once, the same bytes on each
-    let bytes = m.type === 'scrooge_hello' ? this.signedHellos.get(m) : undefined;
-    if (bytes === undefined) {
-      bytes = this.encode(m, to, info);
-      if (bytes === undefined) return;
-      if (m.type === 'scrooge_hello') this.signedHellos.set(m, bytes);
-    }
-    if (sock.send(bytes, to, info?.ifindex ?? 0)) this.core.sent();
-    else this.log.debug('control send failed', { iface, to: formatSockaddr(to, iface), errno: sock.lastSendError });
-  }
-
-  private readonly signedHellos = new WeakMap<OutMessage, Buffer>();
-
-  /** Signs a control message (with the next seq); undefined if it cannot be sent. */
-  private encode(m: OutMessage, to: SockAddr, info: IfaceInfo | undefined): Buffer | undefined {
-    let seq: bigint;
-    try {
-      seq = this.seq.next(BigInt(Date.now()) * 1000n);
-    } catch (e) {
-      this.log.error('cannot persist the sequence floor; not sending', { error: (e as Error).message });
-      return undefined;
-    }
-    let fields: ControlFields;
-    if (m.type === 'scrooge_tunnel' || m.type === 'scrooge_tunnel_confirm') {
-      const lt = this.tunnels.get(m.link);
-      if (!lt) return undefined;
-      const family = to.family;
-      const host =
-        family === 6
-          ? formatIPv6(info?.linkLocal ?? new Uint8Array(16))
-          : info?.ipv4
-            ? `${info.ipv4.join('.')}`
-            : '0.0.0.0';
-      fields = {
-        type: m.type,
-        dstPK: m.dstPK,
-        seq,
-        tunnelPK: m.tunnelPK,
-        endpoint: { host, port: lt.tunnel.udpPort, family },
-      };
-    } else {
-      fields = { type: m.type, dstPK: m.dstPK, seq };
-    }
-    return Buffer.from(encodeControlMessage(fields, this.identity), 'latin1');
   }
 
   // --- timers ------------------------------------------------------------------------------------
@@ -456,127 +423,6 @@ export class Daemon implements ApiHandler {
     const names: string[] = [];
     for (const [link, lt] of this.tunnels.entries()) if (this.core.links.get(link)?.state === 'up') names.push(lt.name);
     return names;
-  }
-
-  private tcStatsOf(link: string): TcNeighborStats | undefined {
-    const lt = this.tunnels.get(link);
-    return lt ? this.tc.neighborStats(lt.tunnel) : undefined;
-  }
-
-  neighbors(): NeighborInfo[] {
-    return this.core
-      .snapshot()
-      .map((l) => neighborView(l, this.tunnels.get(l.key), this.tcStatsOf(l.key), this.tcFor(l.pkB64)));
-  }
-
-  async status(): Promise<Record<string, unknown>> {
-    const links = this.core.snapshot();
-    const counters = await this.filter.counters();
-    const summary: string[] = [];
-    if (this.filter.mode === 'off') summary.push('filter       off (no nftables rules installed)');
-    else if (counters) {
-      summary.push(
-        `filter       ${this.filter.mode}: ${counters.meshDropped.packets} raw packets from mesh interfaces dropped` +
-          (this.filter.mode === 'strict' ? `, ${counters.strictDropped.packets} non-tunnel packets dropped` : ''),
-      );
-    } else summary.push(`filter       ${this.filter.mode}: table missing!`);
-    const t = this.tc.settings;
-    summary.push(
-      `traffic      ${t.capacityBps === undefined ? 'capacity unlimited' : `capacity ${formatRate(t.capacityBps)}`}, share ${t.share}, scheduler ${t.algorithm}` +
-        (this.tc.enabled ? '' : ' (no limits set: pass-through)'),
-    );
-    return {
-      version: VERSION,
-      publicKey: this.identity.publicKeyBase64,
-      linkLocal: linkLocalAddress(this.identity.publicKey),
-      pid: process.pid,
-      uptimeSeconds: Math.round((Date.now() - this.startedWall) / 1000),
-      crypto: this.backend.name,
-      controlPort: this.cfg.port,
-      interfaces: this.cfg.interfaces.map((name) => {
-        const i: IfaceInfo | undefined = this.watcher.get(name);
-        return {
-          name,
-          present: i !== undefined,
-          up: this.core.isUp(name),
-          ifindex: i?.ifindex ?? null,
-          mtu: i?.mtu ?? null,
-        };
-      }),
-      interfaceReads: { ...this.ifaces.counters, polling: this.ifaces.polling },
-      neighbors: { total: links.length, up: links.filter((l) => l.state === 'up').length, max: this.cfg.maxNeighbors },
-      control: { ...this.core.counters, sendErrors: this.sock?.sendErrors ?? 0 },
-      replayFloors: { links: this.core.floors.size, evicted: this.core.floors.evicted },
-      tunnelSockets: this.tunnels.socketList().map(([iface, sk]) => ({ iface, ...sk.readStats() })),
-      babel: this.babel ? this.babel.status() : null,
-      trafficControl: tcView(this.tc, this.cfg.defaultWeight),
-      forwarding: {
-        mode: this.filter.mode,
-        installed: this.filter.active && counters !== undefined,
-        table: this.filter.mode === 'off' ? null : 'inet scrooge',
-        dropped: counters ? { mesh: counters.meshDropped, notTunnel: counters.strictDropped } : null,
-        ipForwarding: this.sysctls.state(),
-      },
-      summary,
-    };
-  }
-
-  /** Applies a run-time traffic setting (scrooge set …); effective at once. */
-  set(body: unknown): unknown {
-    const req = parseSetRequest(body);
-    const tunnelsOf = (pk: string) => this.tunnels.ofKey(pk);
-    switch (req.kind) {
-      case 'weight': {
-        const { key, weight } = req;
-        this.nbSettings.set(key, { ...this.nbSettings.get(key), weight });
-        for (const lt of tunnelsOf(key)) this.tc.setWeight(lt.tunnel, weight);
-        this.log.info('weight set', { neighbor: key, weight, links: tunnelsOf(key).length });
-        return { neighbor: key, weight, links: tunnelsOf(key).length };
-      }
-      case 'rate': {
-        const { key, rate } = req;
-        this.nbSettings.set(key, { ...this.nbSettings.get(key), rate: rate ?? null });
-        for (const lt of tunnelsOf(key)) this.tc.setCap(lt.tunnel, rate);
-        this.log.info('rate cap set', { neighbor: key, rate: rate === undefined ? 'none' : formatRate(rate) });
-        return { neighbor: key, rate: rate === undefined ? null : formatRate(rate), links: tunnelsOf(key).length };
-      }
-      case 'share':
-        this.tc.setShare(req.share);
-        this.log.info('share set', { share: req.share });
-        return tcView(this.tc, this.cfg.defaultWeight);
-      case 'capacity':
-        this.tc.setCapacity(req.capacity);
-        this.log.info('capacity set', {
-          capacity: req.capacity === undefined ? 'unlimited' : formatRate(req.capacity),
-        });
-        return tcView(this.tc, this.cfg.defaultWeight);
-      case 'scheduler':
-        this.tc.setAlgorithm(req.scheduler);
-        this.log.info('scheduler set', { scheduler: req.scheduler });
-        return tcView(this.tc, this.cfg.defaultWeight);
-    }
-  }
-
-  accounting(reset: boolean): unknown {
-    return this.tunnels.accounting(reset);
-  }
-
-  async metrics(): Promise<string> {
-    return renderMetrics({ neighbors: this.neighbors(), control: this.core.counters }, await this.extraMetrics());
-  }
-
-  /** Metric families of optional parts (traffic control, tunnel sockets, filter), from plain rows. */
-  async extraMetrics(): Promise<MetricFamily[]> {
-    const tc = [...this.tunnels.all()].flatMap((lt) => {
-      const st = this.tc.neighborStats(lt.tunnel);
-      return st ? [{ neighbor: lt.pk, tun: lt.name, stats: st }] : [];
-    });
-    const sockets = this.tunnels.socketList().map(([iface, sk]) => ({ iface, counters: sk.counters }));
-    return [
-      ...tcFamilies(tc, this.tc.settings),
-      ...socketFamilies(sockets),
-      ...filterFamilies(await this.filter.counters()),
-    ];
   }
 
   // --- lifecycle -----------------------------------------------------------------------------------
