@@ -105,8 +105,8 @@ napi_value addr_change(napi_env env, napi_callback_info info) {
   uint8_t *a;
   size_t alen;
   bool add;
-  if (args(env, info, usage, "iuib", &ifindex, &a, &alen, &plen, &add)) return NULL;
-  if ((alen != 4 && alen != 16) || plen < 0 || plen > (int)alen * 8) return throw_type(env, usage);
+  if (args(env, info, usage, "iAib", &ifindex, &a, &alen, &plen, &add)) return NULL;
+  if (plen < 0 || plen > (int)alen * 8) return throw_type(env, usage);
   struct {
     struct nlmsghdr n;
     struct ifaddrmsg i;
@@ -147,9 +147,7 @@ napi_value netlink_subscribe(napi_env env, napi_callback_info info) {
   sa.nl_family = AF_NETLINK;
   sa.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, "bind", e, "netlink");
+    return throw_errno_close(env, fd, "bind", "netlink");
   }
   return make_i32(env, fd);
 }

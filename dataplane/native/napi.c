@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 
 __thread int last_errno = 0;
 
@@ -40,6 +41,12 @@ napi_value throw_errno(napi_env env, const char *syscall, int e, const char *wha
   napi_set_named_property(env, err, "syscall", v);
   napi_throw(env, err);
   return NULL;
+}
+
+napi_value throw_errno_close(napi_env env, int fd, const char *syscall, const char *what) {
+  int e = errno;
+  close(fd);
+  return throw_errno(env, syscall, e, what);
 }
 
 napi_value throw_type(napi_env env, const char *msg) {
@@ -92,6 +99,11 @@ static int get_one(napi_env env, napi_value v, char c, va_list *ap) {
     case 'u': {
       void **d = (void **)va_arg(*ap, uint8_t **);
       return get_typed(env, v, napi_uint8_array, d, va_arg(*ap, size_t *));
+    }
+    case 'A': {
+      uint8_t **d = va_arg(*ap, uint8_t **);
+      size_t *n = va_arg(*ap, size_t *);
+      return get_typed(env, v, napi_uint8_array, (void **)d, n) || (*n != 4 && *n != 16) ? -1 : 0;
     }
     case 'I': {
       void **d = (void **)va_arg(*ap, int32_t **);
@@ -163,6 +175,28 @@ int32_t field_i32(napi_env env, napi_value obj, const char *key, int32_t def) {
   return napi_get_value_int32(env, v, &x) == napi_ok ? x : def;
 }
 
+napi_value result(napi_env env, const char *names, const char *fmt, ...) {
+  napi_value out, v;
+  napi_create_object(env, &out);
+  va_list ap;
+  va_start(ap, fmt);
+  const char *at = names;
+  for (size_t i = 0; fmt[i]; i++) {
+    char key[32];
+    size_t n = strcspn(at, " ");
+    if (n >= sizeof key) n = sizeof key - 1;
+    memcpy(key, at, n);
+    key[n] = 0;
+    at += n + (at[n] == ' ');
+    if (fmt[i] == 's') napi_create_string_utf8(env, va_arg(ap, const char *), NAPI_AUTO_LENGTH, &v);
+    else if (fmt[i] == 'b') napi_get_boolean(env, va_arg(ap, int) != 0, &v);
+    else napi_create_int32(env, va_arg(ap, int32_t), &v);
+    napi_set_named_property(env, out, key, v);
+  }
+  va_end(ap);
+  return out;
+}
+
 napi_value make_i32(napi_env env, int32_t x) {
   napi_value v;
   napi_create_int32(env, x, &v);
@@ -172,10 +206,4 @@ napi_value make_i32(napi_env env, int32_t x) {
 /* obj[name] = x, for the result objects of setup calls */
 void put_i32(napi_env env, napi_value obj, const char *name, int32_t x) {
   napi_set_named_property(env, obj, name, make_i32(env, x));
-}
-
-void put_bool(napi_env env, napi_value obj, const char *name, bool x) {
-  napi_value v;
-  napi_get_boolean(env, x, &v);
-  napi_set_named_property(env, obj, name, v);
 }

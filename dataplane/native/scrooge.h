@@ -91,6 +91,8 @@ extern __thread int last_errno;
 const char *errno_name(int e);
 /* Throws Error(message) with .code = errno name, .errno, .syscall. Returns NULL. */
 napi_value throw_errno(napi_env env, const char *syscall, int e, const char *what);
+/* The same for a setup call that fails after opening fd: closes it first (errno kept). */
+napi_value throw_errno_close(napi_env env, int fd, const char *syscall, const char *what);
 napi_value throw_type(napi_env env, const char *msg);
 
 /*
@@ -98,6 +100,7 @@ napi_value throw_type(napi_env env, const char *msg);
  * TypeError(usage) if any is missing or of the wrong type (returns -1):
  *   i int32_t*           b bool*               s char *buf, size_t size
  *   u uint8_t**, size_t* (Uint8Array)          U the same, or NULL/0 for null/undefined
+ *   A uint8_t**, size_t* (an IP address: a Uint8Array of 4 or 16 bytes)
  *   I int32_t**, size_t* (Int32Array)          f double**, size_t* (Float64Array)
  *   v napi_value* (anything)                   F napi_value* (a function)
  *   o napi_value* (an object)
@@ -108,9 +111,10 @@ int fields(napi_env env, napi_value obj, const char *usage, const char *names, c
 /* An optional property as int32 (booleans as 0/1), or `def`. */
 int32_t field_i32(napi_env env, napi_value obj, const char *key, int32_t def);
 
+/* A result object, by names (space-separated) and a format: i int32, b bool (as int), s string. */
+napi_value result(napi_env env, const char *names, const char *fmt, ...);
 napi_value make_i32(napi_env env, int32_t x);
 void put_i32(napi_env env, napi_value obj, const char *name, int32_t x);
-void put_bool(napi_env env, napi_value obj, const char *name, bool x);
 
 /* --- the exported calls, by file ------------------------------------------ */
 

@@ -61,16 +61,9 @@ napi_value tun_open(napi_env env, napi_callback_info info) {
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0);
   memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1)); /* ifr is zeroed: NUL-terminated */
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, "ioctl(TUNSETIFF)", e, name);
+    return throw_errno_close(env, fd, "ioctl(TUNSETIFF)", name);
   }
-  napi_value out, v;
-  napi_create_object(env, &out);
-  put_i32(env, out, "fd", fd);
-  napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, out, "name", v);
-  return out;
+  return result(env, "fd name", "is", fd, ifr.ifr_name);
 }
 
 #ifndef IFF_VNET_HDR
@@ -100,9 +93,7 @@ napi_value tun_probe_offload(napi_env env, napi_callback_info info) {
     memset(&ifr, 0, sizeof ifr);
     ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-      int e = errno;
-      close(fd);
-      return throw_errno(env, "ioctl(TUNSETIFF)", e, "probe");
+      return throw_errno_close(env, fd, "ioctl(TUNSETIFF)", "probe");
     }
   }
   if (vnet) {
@@ -111,13 +102,7 @@ napi_value tun_probe_offload(napi_env env, napi_callback_info info) {
     uso = ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6)) == 0;
   }
   close(fd);
-  napi_value out;
-  napi_create_object(env, &out);
-  put_bool(env, out, "vnetHdr", vnet);
-  put_bool(env, out, "csum", csum);
-  put_bool(env, out, "tso", tso);
-  put_bool(env, out, "uso", uso);
-  return out;
+  return result(env, "vnetHdr csum tso uso", "bbbb", vnet, csum, tso, uso);
 }
 
 /* tunWriteBatch(fd, buf, meta, start, count) -> packets written. Never throws for I/O errors. */

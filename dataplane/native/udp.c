@@ -140,9 +140,7 @@ napi_value udp_open(napi_env env, napi_callback_info info) {
   set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, field_i32(env, o, "rcvbuf", 0));
   set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, field_i32(env, o, "sndbuf", 0));
   if (device[0] && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)strlen(device)) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, "setsockopt(SO_BINDTODEVICE)", e, device);
+    return throw_errno_close(env, fd, "setsockopt(SO_BINDTODEVICE)", device);
   }
   int r;
   if (family == AF_INET6) {
@@ -162,9 +160,7 @@ napi_value udp_open(napi_env env, napi_callback_info info) {
     r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
   }
   if (r < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, "bind", e, "udp");
+    return throw_errno_close(env, fd, "bind", "udp");
   }
   struct sockaddr_in6 bound;
   socklen_t bl = sizeof bound;
@@ -178,26 +174,20 @@ napi_value udp_open(napi_env env, napi_callback_info info) {
   bool gro = false;
   if (field_i32(env, o, "gro", 0)) gro = set_int(fd, SOL_UDP, UDP_GRO, 1) == 0;
 
-  napi_value out;
-  napi_create_object(env, &out);
-  put_i32(env, out, "fd", fd);
-  put_i32(env, out, "port", bound_port);
-  put_bool(env, out, "gso", gso);
-  put_bool(env, out, "gro", gro);
-  return out;
+  return result(env, "fd port gso gro", "iibb", fd, bound_port, gso, gro);
 }
 
 /* udpJoinGroup(fd, group16, ifindex, join) */
 napi_value udp_join_group(napi_env env, napi_callback_info info) {
-  const char *usage = "udpJoinGroup(fd, group16, ifindex, join)";
-  int32_t fd, ifindex;
-  uint8_t *g;
-  size_t gl;
-  bool join;
-  if (args(env, info, usage, "iuib", &fd, &g, &gl, &ifindex, &join)) return NULL;
-  if (gl != 16) return throw_type(env, usage);
+  const char *usage = "udpJoinGroup(fd, group (16 bytes), ifindex, join)";
   struct ipv6_mreq m;
-  memcpy(&m.ipv6mr_multiaddr, g, 16);
+  uint8_t *group;
+  size_t len;
+  int32_t fd, ifindex;
+  bool join;
+  if (args(env, info, usage, "iAib", &fd, &group, &len, &ifindex, &join)) return NULL;
+  if (len != 16) return throw_type(env, usage);
+  memcpy(&m.ipv6mr_multiaddr, group, 16);
   m.ipv6mr_interface = (unsigned)ifindex;
   if (setsockopt(fd, IPPROTO_IPV6, join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &m, sizeof m) < 0) {
     if (!join && (errno == EADDRNOTAVAIL || errno == ENODEV)) return NULL;
