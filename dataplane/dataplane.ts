@@ -13,6 +13,7 @@ import { type Logger, nullLogger, RateLimitedLog } from './log.js';
 import { native } from './native.js';
 import { HEADER_BYTES, TAG_BYTES, TUNNEL_OVERHEAD } from './packet.js';
 import { TunnelCore } from './session.js';
+import type { DataplaneContext } from './shared.js';
 import { Tunnel, type TunnelOptions } from './tunnel.js';
 
 /** UDP GRO delivers up to 64 KiB per message. */
@@ -52,7 +53,7 @@ function align(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 
-export class Dataplane {
+export class Dataplane implements DataplaneContext {
   readonly backend: CryptoBackend;
   readonly log: Logger;
   readonly now: () => number;
@@ -159,6 +160,11 @@ export class Dataplane {
       }, this.warmIntervalMs);
       this.warmTimer.unref();
     }
+  }
+
+  closed(part: object): void {
+    this.tunnels.delete(part as Tunnel);
+    this.sockets.delete(part as TunnelSocket);
   }
 
   /** A shared tunnel socket (one per mesh interface). */

@@ -15,8 +15,7 @@ import { type ScroogeError } from '../base/errors.js';
 import { DataplaneError } from './errors.js';
 import { KIND_UDP, type NativePort, native, nativeError, PortStat } from './native.js';
 import { MSG_DATA, readU32LE, TUNNEL_OVERHEAD } from './packet.js';
-import type { Dataplane } from './dataplane.js';
-import type { Tunnel } from './tunnel.js';
+import type { DataplaneContext, SessionReceiver } from './shared.js';
 
 const EIO = 5;
 const EINVAL = 22;
@@ -44,7 +43,7 @@ export class SocketCounters {
 }
 
 export class TunnelSocket {
-  readonly dp: Dataplane;
+  readonly dp: DataplaneContext;
   readonly fd: number;
   readonly port: number;
   readonly device: string | undefined;
@@ -54,13 +53,13 @@ export class TunnelSocket {
   readonly stats: Float64Array;
   readonly counters = new SocketCounters();
   /** Tunnels that use this socket. */
-  readonly tunnels = new Set<Tunnel>();
+  readonly tunnels = new Set<SessionReceiver>();
   closed = false;
-  private readonly bySession = new Map<number, Tunnel>();
+  private readonly bySession = new Map<number, SessionReceiver>();
   private readonly handle: NativePort;
   private readonly opts: TunnelSocketOptions;
 
-  constructor(dp: Dataplane, opts: TunnelSocketOptions) {
+  constructor(dp: DataplaneContext, opts: TunnelSocketOptions) {
     this.dp = dp;
     this.opts = opts;
     this.device = opts.device;
@@ -120,13 +119,13 @@ export class TunnelSocket {
   // --- the session index ------------------------------------------------------------------
 
   /** May `t` take session id `id` here (no other tunnel holds it)? */
-  available(id: number, t: Tunnel): boolean {
+  available(id: number, t: SessionReceiver): boolean {
     const owner = this.bySession.get(id >>> 0);
     return owner === undefined || owner === t;
   }
 
   /** Makes the index hold exactly `now` for `t` (its previous ids were `before`). */
-  reindex(t: Tunnel, before: readonly number[], now: readonly number[]): void {
+  reindex(t: SessionReceiver, before: readonly number[], now: readonly number[]): void {
     for (const id of before) if (!now.includes(id) && this.bySession.get(id) === t) this.bySession.delete(id);
     for (const id of now) if (!this.bySession.has(id)) this.bySession.set(id, t);
   }
@@ -150,11 +149,11 @@ export class TunnelSocket {
     const index = this.bySession;
     const c = this.counters;
     c.rxDatagrams += n;
-    let run: Tunnel | undefined;
+    let run: SessionReceiver | undefined;
     let runStart = 0;
     for (let e = 0; e < n; e++) {
       const off = meta[e * META] as number;
-      let t: Tunnel | undefined;
+      let t: SessionReceiver | undefined;
       if ((meta[e * META + 1] as number) < TUNNEL_OVERHEAD || slab[off] !== MSG_DATA) c.dropMalformed++;
       else {
         t = index.get(readU32LE(slab, off + 4));
@@ -216,7 +215,7 @@ export class TunnelSocket {
     this.closed = true;
     this.bySession.clear();
     this.handle.close();
-    this.dp.sockets.delete(this);
+    this.dp.closed(this);
   }
 
   readStats(): {

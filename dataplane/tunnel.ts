@@ -24,7 +24,7 @@
  */
 import { isScroogeError, type ScroogeError } from '../base/errors.js';
 import { DataplaneError } from './errors.js';
-import type { Dataplane } from './dataplane.js';
+import type { DataplaneContext, SessionReceiver } from './shared.js';
 import type { TunnelSocket } from './endpoint.js';
 import { type InterfaceAddress, openTunDevice, type TunDevice } from './link.js';
 import { KIND_TUN, type NativePort, native, nativeError, PortStat } from './native.js';
@@ -92,8 +92,8 @@ export interface TunnelStats {
   };
 }
 
-export class Tunnel {
-  readonly dp: Dataplane;
+export class Tunnel implements SessionReceiver {
+  readonly dp: DataplaneContext;
   readonly name: string;
   readonly mtu: number;
   readonly core: TunnelCore;
@@ -120,7 +120,7 @@ export class Tunnel {
   private pendingBuf: Uint8Array | null = null;
   private pendingCount = 0;
 
-  constructor(dp: Dataplane, opts: TunnelOptions) {
+  constructor(dp: DataplaneContext, opts: TunnelOptions) {
     if (opts.socket.closed) throw new DataplaneError('ERR_SOCKET', `${opts.name}: the tunnel socket is closed`);
     this.dp = dp;
     this.opts = opts;
@@ -504,7 +504,7 @@ export class Tunnel {
     this.socket.tunnels.delete(this);
     this.tunPort?.close();
     this.tunPort = undefined;
-    this.dp.tunnels.delete(this);
+    this.dp.closed(this);
   }
 
   stats(): TunnelStats {
