@@ -31,8 +31,10 @@ const M = 1e6;
 interface Scenario {
   name: string;
   what: string;
-  capacityBps: number;
-  share: number;
+  /** Default 100 Mbit/s. */
+  capacityBps?: number;
+  /** Default 1. */
+  share?: number;
   durationMs: number;
   neighbors: NeighborSetup[];
   labels: string[];
@@ -54,32 +56,27 @@ const greedy = (neighbor: number, flow: number, rateBps: number, extra: Partial<
   ...extra,
 });
 
+/** Neighbours 0, 1, … with these weights. */
+const weights = (...ws: number[]): NeighborSetup[] => ws.map((weight, index) => ({ index, weight }));
+
+/** n neighbours, each sending one flow far above its share. */
+const backlogged = (n: number): Source[] => Array.from({ length: n }, (_, i) => greedy(i, i + 1, 150 * M));
+
 const scenarios: Scenario[] = [
   {
     name: 'weights',
     what: 'three backlogged neighbours, weights 3:2:1, capacity 100 Mbit/s',
-    capacityBps: 100 * M,
-    share: 1,
     durationMs: 20_000,
-    neighbors: [
-      { index: 0, weight: 3 },
-      { index: 1, weight: 2 },
-      { index: 2, weight: 1 },
-    ],
+    neighbors: weights(3, 2, 1),
     labels: ['n0 (w3)', 'n1 (w2)', 'n2 (w1)'],
-    sources: [greedy(0, 1, 150 * M), greedy(1, 2, 150 * M), greedy(2, 3, 150 * M)],
+    sources: backlogged(3),
     window: [2000, 20_000],
   },
   {
     name: 'onoff',
     what: 'n0 always sends; n1 (same weight) on 3 s / off 3 s: work conservation',
-    capacityBps: 100 * M,
-    share: 1,
     durationMs: 20_000,
-    neighbors: [
-      { index: 0, weight: 1 },
-      { index: 1, weight: 1 },
-    ],
+    neighbors: weights(1, 1),
     labels: ['n0 (always)', 'n1 (on/off)'],
     sources: [
       greedy(0, 1, 150 * M),
@@ -90,8 +87,6 @@ const scenarios: Scenario[] = [
   {
     name: 'caps',
     what: 'n0 weight 3 capped at 20 Mbit/s, n1 and n2 weight 1: the cap holds, the rest is shared',
-    capacityBps: 100 * M,
-    share: 1,
     durationMs: 15_000,
     neighbors: [
       { index: 0, weight: 3, capBps: 20 * M },
@@ -99,19 +94,15 @@ const scenarios: Scenario[] = [
       { index: 2, weight: 1 },
     ],
     labels: ['n0 (w3, cap 20)', 'n1 (w1)', 'n2 (w1)'],
-    sources: [greedy(0, 1, 150 * M), greedy(1, 2, 150 * M), greedy(2, 3, 150 * M)],
+    sources: backlogged(3),
     window: [2000, 15_000],
   },
   {
     name: 'share-own',
     what: 'share 0.5: neighbour traffic ≤ 50 Mbit/s; from 6 s to 12 s the node itself sends 30 Mbit/s (own traffic, not limited by share)',
-    capacityBps: 100 * M,
     share: 0.5,
     durationMs: 18_000,
-    neighbors: [
-      { index: 0, weight: 1 },
-      { index: 1, weight: 1 },
-    ],
+    neighbors: weights(1, 1),
     labels: ['n0 (forwarded)', 'n1 (forwarded + own)'],
     sources: [
       greedy(0, 1, 150 * M),
@@ -127,13 +118,8 @@ const scenarios: Scenario[] = [
   {
     name: 'latency',
     what: 'n0: 8 bulk flows; n1: one bulk flow and a ping every 10 ms (delay of the ping)',
-    capacityBps: 100 * M,
-    share: 1,
     durationMs: 15_000,
-    neighbors: [
-      { index: 0, weight: 1 },
-      { index: 1, weight: 1 },
-    ],
+    neighbors: weights(1, 1),
     labels: ['n0 (8 bulk flows)', 'n1 (bulk + ping)'],
     sources: [
       ...Array.from({ length: 8 }, (_, i) => greedy(0, 10 + i, 25 * M)),
@@ -146,13 +132,8 @@ const scenarios: Scenario[] = [
   {
     name: 'reweight',
     what: 'weights 3:1, changed to 1:1 at 8 s (scrooge set weight)',
-    capacityBps: 100 * M,
-    share: 1,
     durationMs: 16_000,
-    neighbors: [
-      { index: 0, weight: 3 },
-      { index: 1, weight: 1 },
-    ],
+    neighbors: weights(3, 1),
     labels: ['n0', 'n1'],
     sources: [greedy(0, 1, 150 * M), greedy(1, 2, 150 * M)],
     events: [{ atMs: 8000, apply: (s) => s.setWeight(0, 1) }],
@@ -163,12 +144,8 @@ const scenarios: Scenario[] = [
     name: 'gigabit',
     what: '60 s of 1 Gbit/s: two neighbours, weights 1:2 (simulation speed)',
     capacityBps: 1000 * M,
-    share: 1,
     durationMs: Number(opt('seconds', '60')) * 1000,
-    neighbors: [
-      { index: 0, weight: 1 },
-      { index: 1, weight: 2 },
-    ],
+    neighbors: weights(1, 2),
     labels: ['n0 (w1)', 'n1 (w2)'],
     sources: [greedy(0, 1, 700 * M), greedy(1, 2, 700 * M)],
     window: [1000, Number(opt('seconds', '60')) * 1000],
@@ -193,8 +170,8 @@ for (const sc of scenarios) {
   if (ONLY && sc.name !== ONLY) continue;
   for (const algorithm of Object.keys(ALGORITHMS)) {
     const r = simulate({
-      capacityBps: sc.capacityBps,
-      share: sc.share,
+      capacityBps: sc.capacityBps ?? 100 * M,
+      share: sc.share ?? 1,
       algorithm,
       neighbors: sc.neighbors,
       sources: sc.sources,
@@ -211,7 +188,7 @@ for (const sc of scenarios) {
         xLabel: 'time (s)',
         yLabel: 'Mbit/s',
         markers: sc.markers,
-        yMax: (sc.capacityBps / M) * 1.15,
+        yMax: ((sc.capacityBps ?? 100 * M) / M) * 1.15,
       }),
     );
     writeFileSync(join(OUT, `${sc.name}-${algorithm}.csv`), seriesCsv(series, 'seconds'));

@@ -6,14 +6,7 @@
  */
 import { CryptoError } from './errors.js';
 import { createRequire } from 'node:module';
-import {
-  type CryptoBackend,
-  checkLength,
-  ED25519_PUBLIC_KEY_BYTES,
-  ED25519_SEED_BYTES,
-  ED25519_SIGNATURE_BYTES,
-  X25519_KEY_BYTES,
-} from './backend.js';
+import * as backend from './backend.js';
 import { isAllZero } from './encoding.js';
 
 /** The part of sodium-native's API we use. */
@@ -59,13 +52,13 @@ export function loadSodium(): SodiumApi {
   }
 }
 
-export function createSodiumBackend(api: SodiumApi = loadSodium()): CryptoBackend {
+export function createSodiumBackend(api: SodiumApi = loadSodium()): backend.CryptoBackend {
   const encrypt = api.crypto_aead_chacha20poly1305_ietf_encrypt_detached;
   const decrypt = api.crypto_aead_chacha20poly1305_ietf_decrypt_detached;
 
   function keyPair(seed: Uint8Array): { pk: Uint8Array; sk: Uint8Array } {
-    checkLength('Ed25519 seed', seed, ED25519_SEED_BYTES);
-    const pk = new Uint8Array(ED25519_PUBLIC_KEY_BYTES);
+    backend.checkLength('Ed25519 seed', seed, backend.ED25519_SEED_BYTES);
+    const pk = new Uint8Array(backend.ED25519_PUBLIC_KEY_BYTES);
     const sk = new Uint8Array(64);
     api.crypto_sign_seed_keypair(pk, sk, seed);
     return { pk, sk };
@@ -78,13 +71,16 @@ export function createSodiumBackend(api: SodiumApi = loadSodium()): CryptoBacken
     },
     ed25519Sign(message, seed) {
       const { sk } = keyPair(seed);
-      const sig = new Uint8Array(ED25519_SIGNATURE_BYTES);
+      const sig = new Uint8Array(backend.ED25519_SIGNATURE_BYTES);
       api.crypto_sign_detached(sig, message, sk);
       sk.fill(0);
       return sig;
     },
     ed25519Verify(signature, message, publicKey) {
-      if (signature.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_PUBLIC_KEY_BYTES) {
+      if (
+        signature.length !== backend.ED25519_SIGNATURE_BYTES ||
+        publicKey.length !== backend.ED25519_PUBLIC_KEY_BYTES
+      ) {
         return false;
       }
       try {
@@ -94,15 +90,15 @@ export function createSodiumBackend(api: SodiumApi = loadSodium()): CryptoBacken
       }
     },
     x25519PublicKey(secret) {
-      checkLength('X25519 secret', secret, X25519_KEY_BYTES);
-      const q = new Uint8Array(X25519_KEY_BYTES);
+      backend.checkLength('X25519 secret', secret, backend.X25519_KEY_BYTES);
+      const q = new Uint8Array(backend.X25519_KEY_BYTES);
       api.crypto_scalarmult_base(q, secret);
       return q;
     },
     x25519(secret, peerPublic) {
-      checkLength('X25519 secret', secret, X25519_KEY_BYTES);
-      checkLength('X25519 public key', peerPublic, X25519_KEY_BYTES);
-      const q = new Uint8Array(X25519_KEY_BYTES);
+      backend.checkLength('X25519 secret', secret, backend.X25519_KEY_BYTES);
+      backend.checkLength('X25519 public key', peerPublic, backend.X25519_KEY_BYTES);
+      const q = new Uint8Array(backend.X25519_KEY_BYTES);
       try {
         // libsodium itself refuses (returns -1) when the result is all zero.
         api.crypto_scalarmult(q, secret, peerPublic);

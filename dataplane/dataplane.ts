@@ -5,39 +5,13 @@
  * that keeps the packet path warm while traffic flows.
  */
 import { DataplaneError } from './errors.js';
-import { MTU, NATIVE } from '../base/constants.js';
-import { performance } from 'node:perf_hooks';
-import { type CryptoBackend } from '../crypto/index.js';
 import { TunnelSocket, type TunnelSocketOptions } from './endpoint.js';
-import { type Logger, nullLogger, RateLimitedLog } from './log.js';
-import { native } from './native.js';
-import { HEADER_BYTES, TAG_BYTES, TUNNEL_OVERHEAD } from './packet.js';
+import { HEADER_BYTES, TAG_BYTES } from './packet.js';
 import { TunnelCore } from './session.js';
-import type { DataplaneContext } from './shared.js';
+import { DataplaneContext, type SharedOptions } from './shared.js';
 import { Tunnel, type TunnelOptions } from './tunnel.js';
 
-/** UDP GRO delivers up to 64 KiB per message. */
-const META = 4;
-
-export interface DataplaneOptions {
-  backend: CryptoBackend;
-  log?: Logger;
-  /** Send with UDP GSO when the kernel supports it (default true). */
-  gso?: boolean;
-  /** Receive with UDP GRO when the kernel supports it (default true). */
-  gro?: boolean;
-  /** Largest TUN MTU any tunnel may use; sizes the shared slabs (default 9000). */
-  maxMtu?: number;
-  /** Packets per TUN read batch (default 64). */
-  tunBatch?: number;
-  /** Messages per recvmmsg (default 16 with GRO, 64 without). */
-  udpBatch?: number;
-  /** SO_RCVBUF / SO_SNDBUF of the tunnel sockets (default 4 MiB). */
-  socketBuffer?: number;
-  /** Monotonic clock in ms (default performance.now). */
-  now?: () => number;
-  /** Read the TUN right after writing to it, in the same wake-up (default true). */
-  drainAfterWrite?: boolean;
+export interface DataplaneOptions extends SharedOptions {
   /**
    * Latency keeper: while data flowed in the last `holdMs`, run the seal/open
    * path on a scratch packet every `intervalMs`, so the next packet after a
@@ -49,37 +23,9 @@ export interface DataplaneOptions {
   prewarm?: boolean;
 }
 
-function align(n: number, to: number): number {
-  return Math.ceil(n / to) * to;
-}
-
-export class Dataplane implements DataplaneContext {
-  readonly backend: CryptoBackend;
-  readonly log: Logger;
-  readonly now: () => number;
-  readonly wantGso: boolean;
-  readonly wantGro: boolean;
-  readonly maxMtu: number;
-  readonly socketBuffer: number;
-  readonly tunSlot: number;
-  readonly tunBatch: number;
-  readonly udpSlot: number;
-  readonly udpBatch: number;
-  /** Shared by every tunnel: packets from TUN reads, encrypted in place. */
-  readonly tunSlab: Uint8Array;
-  readonly tunMeta: Int32Array;
-  /** Shared by every tunnel: datagrams from recvmmsg, decrypted in place. */
-  readonly udpSlab: Uint8Array;
-  readonly udpMeta: Int32Array;
-  readonly udpAddrs: Uint8Array;
-  /** Send/write lists built from a batch. */
-  readonly out: Int32Array;
+export class Dataplane extends DataplaneContext {
   readonly tunnels = new Set<Tunnel>();
   readonly sockets = new Set<TunnelSocket>();
-  readonly ratelog: RateLimitedLog;
-  /** Out-parameter of TunnelCore.openList. */
-  readonly lastSlot = new Int32Array(1);
-  readonly drainAfterWrite: boolean;
   private readonly warmIntervalMs: number;
   private readonly warmHoldMs: number;
   private warmTimer: NodeJS.Timeout | undefined;
@@ -91,33 +37,13 @@ export class Dataplane implements DataplaneContext {
   private readonly scratchMeta = new Int32Array(4);
 
   constructor(opts: DataplaneOptions) {
-    this.drainAfterWrite = opts.drainAfterWrite ?? true;
+    super(opts);
     this.warmIntervalMs = opts.warm?.intervalMs ?? 1;
     this.warmHoldMs = opts.warm?.holdMs ?? 1000;
     this.scratch = new TunnelCore(opts.backend);
     this.scratchPeer = new TunnelCore(opts.backend);
     this.provenScratch();
     if (opts.prewarm ?? true) this.prewarm();
-    this.backend = opts.backend;
-    this.log = opts.log ?? nullLogger;
-    this.now = opts.now ?? (() => performance.now());
-    this.wantGso = opts.gso ?? true;
-    this.wantGro = opts.gro ?? true;
-    this.maxMtu = opts.maxMtu ?? MTU.maxDefault;
-    this.socketBuffer = opts.socketBuffer ?? 4 << 20;
-    this.tunBatch = opts.tunBatch ?? 64;
-    this.tunSlot = align(HEADER_BYTES + this.maxMtu + TAG_BYTES, 64);
-    this.udpBatch = opts.udpBatch ?? (this.wantGro ? 16 : 64);
-    this.udpSlot = this.wantGro ? NATIVE.groSlotBytes : align(this.maxMtu + TUNNEL_OVERHEAD + 64, 64);
-    const n = native();
-    this.tunSlab = new Uint8Array(this.tunSlot * this.tunBatch);
-    this.tunMeta = new Int32Array(this.tunBatch * META);
-    const udpEntries = this.udpBatch * (this.wantGro ? 64 : 1);
-    this.udpSlab = new Uint8Array(this.udpSlot * this.udpBatch);
-    this.udpMeta = new Int32Array(udpEntries * META);
-    this.udpAddrs = new Uint8Array(this.udpBatch * n.ADDR_STRIDE);
-    this.out = new Int32Array(Math.max(this.tunBatch, udpEntries) * META);
-    this.ratelog = new RateLimitedLog(this.log);
   }
 
   /** Two scratch cores with a proven session between them (the handshake's probe and ack). */
@@ -147,7 +73,7 @@ export class Dataplane implements DataplaneContext {
   }
 
   /** Called by tunnels for every data batch: keeps the latency keeper running while traffic flows. */
-  noteActivity(nowMs: number): void {
+  override noteActivity(nowMs: number): void {
     this.lastData = nowMs;
     if (this.warmTimer === undefined && this.warmIntervalMs > 0) {
       this.warmTimer = setInterval(() => {
@@ -162,7 +88,7 @@ export class Dataplane implements DataplaneContext {
     }
   }
 
-  closed(part: object): void {
+  override closed(part: object): void {
     this.tunnels.delete(part as Tunnel);
     this.sockets.delete(part as TunnelSocket);
   }

@@ -2,6 +2,7 @@
  * scrooge's public library API. The names here are stable; everything else is
  * internal.
  */
+import { PROTOCOL } from '../base/constants.js';
 import { type CryptoBackend, type Identity, selectBackend } from '../crypto/index.js';
 import {
   type ControlFields,
@@ -70,5 +71,7 @@ export type {
   HelloMessage,
   TunnelMessage,
 } from './control/messages.js';
-export { BROADCAST_KEY, CONTROL_PORT, formatEndpoint, parseEndpoint } from './control/messages.js';
+export { BROADCAST_KEY, formatEndpoint, parseEndpoint } from './control/messages.js';
+/** UDP port of the control protocol (DESIGN.md). */
+export const CONTROL_PORT = PROTOCOL.controlPort;
 export { SeqSource, type SeqStore } from './control/seq.js';

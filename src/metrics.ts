@@ -57,30 +57,17 @@ export function renderMetrics(snap: MetricsSnapshot, extra: MetricFamily[]): str
     'Links (neighbour, interface) by state.',
     ['discovered', 'negotiating', 'up', 'down'].map((s) => [{ state: s }, n.filter((x) => x.state === s).length]),
   );
-  m.add(
-    'scrooge_tunnel_rx_bytes_total',
-    'counter',
-    'Inner bytes received through the tunnel.',
-    n.map((x) => [lab(x), x.rx.bytes]),
-  );
-  m.add(
-    'scrooge_tunnel_tx_bytes_total',
-    'counter',
-    'Inner bytes sent through the tunnel.',
-    n.map((x) => [lab(x), x.tx.bytes]),
-  );
-  m.add(
-    'scrooge_tunnel_rx_packets_total',
-    'counter',
-    'Inner packets received through the tunnel.',
-    n.map((x) => [lab(x), x.rx.packets]),
-  );
-  m.add(
-    'scrooge_tunnel_tx_packets_total',
-    'counter',
-    'Inner packets sent through the tunnel.',
-    n.map((x) => [lab(x), x.tx.packets]),
-  );
+  for (const dir of ['rx', 'tx'] as const) {
+    const verb = dir === 'rx' ? 'received' : 'sent';
+    for (const what of ['bytes', 'packets'] as const) {
+      m.add(
+        `scrooge_tunnel_${dir}_${what}_total`,
+        'counter',
+        `Inner ${what} ${verb} through the tunnel.`,
+        n.map((x) => [lab(x), x[dir][what]]),
+      );
+    }
+  }
   m.add(
     'scrooge_tunnel_drops_total',
     'counter',
@@ -191,26 +178,14 @@ export function socketFamilies(
 export function filterFamilies(
   f: { meshDropped: { packets: number; bytes: number }; strictDropped: { packets: number; bytes: number } } | undefined,
 ): MetricFamily[] {
-  const out: MetricFamily[] = [];
-  if (f) {
-    out.push({
-      name: 'scrooge_filter_dropped_packets_total',
-      type: 'counter',
-      help: 'Forwarded packets dropped by the forwarding filter.',
-      samples: [
-        [{ rule: 'mesh' }, f.meshDropped.packets],
-        [{ rule: 'not_tunnel' }, f.strictDropped.packets],
-      ],
-    });
-    out.push({
-      name: 'scrooge_filter_dropped_bytes_total',
-      type: 'counter',
-      help: 'Bytes of forwarded packets dropped by the forwarding filter.',
-      samples: [
-        [{ rule: 'mesh' }, f.meshDropped.bytes],
-        [{ rule: 'not_tunnel' }, f.strictDropped.bytes],
-      ],
-    });
-  }
-  return out;
+  if (!f) return [];
+  return (['packets', 'bytes'] as const).map((what) => ({
+    name: `scrooge_filter_dropped_${what}_total`,
+    type: 'counter',
+    help: `${what === 'packets' ? 'Forwarded packets' : 'Bytes of forwarded packets'} dropped by the forwarding filter.`,
+    samples: [
+      [{ rule: 'mesh' }, f.meshDropped[what]],
+      [{ rule: 'not_tunnel' }, f.strictDropped[what]],
+    ],
+  }));
 }

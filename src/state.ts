@@ -58,18 +58,23 @@ export function ensureStateDir(dir: string): void {
   }
 }
 
+/** A state file's text, or undefined when it does not exist yet; any other failure is ERR_SEQ_STATE. */
+function readStateFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ControlError('ERR_SEQ_STATE', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** The seq ceiling file: one decimal line. */
 export function fileSeqStore(dir: string): SeqStore {
   const path = join(dir, 'seq');
   return {
     load() {
-      let text: string;
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw new ControlError('ERR_SEQ_STATE', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
-      }
+      const text = readStateFile(path);
+      if (text === undefined) return undefined;
       const line = text.trim();
       if (!/^(?:0|[1-9][0-9]{0,19})$/.test(line)) {
         throw new ControlError(
@@ -101,13 +106,8 @@ export function fileFloorStore(dir: string, onBadLine?: (line: number, why: stri
   return {
     load() {
       const out = new Map<string, bigint>();
-      let text: string;
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
-        throw new ControlError('ERR_SEQ_STATE', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
-      }
+      const text = readStateFile(path);
+      if (text === undefined) return out;
       text.split('\n').forEach((line, i) => {
         if (line === '') return;
         const m = /^([A-Za-z0-9+/]{43}=\|[^\s|]{1,15}) (0|[1-9][0-9]{0,19})$/.exec(line);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { PROTOCOL } from '../base/constants.js';
 import fc from 'fast-check';
 import { identityFromSeed, toBase64 } from '../crypto/index.js';
 import { isScroogeError } from '../base/errors.js';
@@ -9,7 +10,6 @@ import {
   decodeControlMessage,
   encodeControlMessage,
   formatUnsigned,
-  MAX_CONTROL_MESSAGE_BYTES,
   parseEndpoint,
   verifyControlMessage,
 } from '../src/control/messages.js';
@@ -51,7 +51,7 @@ test('encode → decode round trip, signature verifies, fields survive', (t) => 
   for (const f of samples) {
     const text = encodeControlMessage(f, alice);
     t.false(text.endsWith('\n'));
-    t.true(text.length <= MAX_CONTROL_MESSAGE_BYTES);
+    t.true(text.length <= PROTOCOL.maxControlMessageBytes);
     const m = decodeControlMessage(text);
     t.is(m.type, f.type);
     t.deepEqual(m.srcPK, alice.publicKey);

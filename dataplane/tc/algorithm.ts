@@ -44,3 +44,20 @@ export interface AlgorithmOptions {
 }
 
 export type AlgorithmFactory = (opts: AlgorithmOptions) => SchedulingAlgorithm;
+
+/** The backlogged neighbours in the order they became backlogged (activate appends, deactivate removes). */
+export function activeList(): {
+  active: SchedNeighbor[];
+  activate: (n: SchedNeighbor) => void;
+  deactivate: (n: SchedNeighbor) => void;
+} {
+  const active: SchedNeighbor[] = [];
+  return {
+    active,
+    activate: (n) => void active.push(n),
+    deactivate: (n) => {
+      const i = active.indexOf(n);
+      if (i >= 0) active.splice(i, 1);
+    },
+  };
+}

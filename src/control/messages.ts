@@ -30,8 +30,6 @@ import {
   X25519_KEY_BYTES,
 } from '../../crypto/index.js';
 
-export const CONTROL_PORT = PROTOCOL.controlPort;
-export const MAX_CONTROL_MESSAGE_BYTES = PROTOCOL.maxControlMessageBytes;
 export const U64_MAX = (1n << 64n) - 1n;
 /** dstPK of a multicast hello: 32 zero bytes. */
 export const BROADCAST_KEY = new Uint8Array(32);
@@ -131,8 +129,8 @@ function key(text: string, what: string, size: number): Uint8Array {
 export function decodeControlMessage(input: Uint8Array | string): ControlMessage {
   let bytes: Uint8Array;
   if (typeof input === 'string') {
-    if (input.length > MAX_CONTROL_MESSAGE_BYTES)
-      fail('ERR_MSG_TOO_LONG', `message longer than ${MAX_CONTROL_MESSAGE_BYTES} bytes`);
+    if (input.length > PROTOCOL.maxControlMessageBytes)
+      fail('ERR_MSG_TOO_LONG', `message longer than ${PROTOCOL.maxControlMessageBytes} bytes`);
     bytes = new Uint8Array(input.length);
     for (let i = 0; i < input.length; i++) {
       const c = input.charCodeAt(i);
@@ -145,8 +143,8 @@ export function decodeControlMessage(input: Uint8Array | string): ControlMessage
     fail('ERR_MSG_EMPTY', 'message must be bytes or a string');
   }
   if (bytes.length === 0) fail('ERR_MSG_EMPTY', 'empty message');
-  if (bytes.length > MAX_CONTROL_MESSAGE_BYTES)
-    fail('ERR_MSG_TOO_LONG', `message longer than ${MAX_CONTROL_MESSAGE_BYTES} bytes`);
+  if (bytes.length > PROTOCOL.maxControlMessageBytes)
+    fail('ERR_MSG_TOO_LONG', `message longer than ${PROTOCOL.maxControlMessageBytes} bytes`);
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i] as number;
     if (c < 0x20 || c > 0x7e) fail('ERR_MSG_CHARSET', `byte ${i}: only printable ASCII and single spaces are allowed`);

@@ -7,11 +7,10 @@
  */
 import { type ScroogeError } from '../../base/errors.js';
 import { DataplaneError } from '../../dataplane/errors.js';
-import { NATIVE } from '../../base/constants.js';
+import { NATIVE, PROTOCOL } from '../../base/constants.js';
 import { KIND_UDP, type NativePort, native, nativeError } from '../../dataplane/native.js';
 import { decodeSockaddr, encodeSockaddr, isLinkLocal6, type SockAddr, toMapped6 } from '../../dataplane/sockaddr.js';
 import { ALL_ONES_V6_MULTICAST } from './core.js';
-import { MAX_CONTROL_MESSAGE_BYTES } from './messages.js';
 
 const SLOT = NATIVE.controlSlotBytes;
 const BATCH = NATIVE.controlBatch;
@@ -79,7 +78,7 @@ export class ControlSocket {
           const ifindex = this.meta[i * 4 + 2] as number;
           const slot = this.meta[i * 4 + 3] as number;
           const from = decodeSockaddr(this.addrs, slot * n.ADDR_STRIDE);
-          if (!from || len > MAX_CONTROL_MESSAGE_BYTES) continue;
+          if (!from || len > PROTOCOL.maxControlMessageBytes) continue;
           onDatagram({ bytes: this.slab.subarray(off, off + len), ifindex, from });
         }
       },

@@ -3,20 +3,15 @@
  * waiting packet goes first), plain FIFO queues without fair queueing or
  * CoDel, weights ignored; capacity, share and caps still apply.
  */
-import type { AlgorithmFactory, SchedNeighbor } from '../algorithm.js';
+import { activeList, type AlgorithmFactory, type SchedNeighbor } from '../algorithm.js';
 
 export const create: AlgorithmFactory = () => {
-  const active: SchedNeighbor[] = [];
+  const { active, activate, deactivate } = activeList();
   return {
     name: 'fifo',
     fairQueueing: false,
-    activate(n) {
-      active.push(n);
-    },
-    deactivate(n) {
-      const i = active.indexOf(n);
-      if (i >= 0) active.splice(i, 1);
-    },
+    activate,
+    deactivate,
     pick(eligible) {
       let best: SchedNeighbor | undefined;
       let t = Number.POSITIVE_INFINITY;

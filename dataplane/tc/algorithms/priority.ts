@@ -5,22 +5,20 @@
  * Lower weights get only what higher ones leave (they can starve); caps
  * still apply.
  */
-import type { AlgorithmFactory, SchedNeighbor } from '../algorithm.js';
+import { activeList, type AlgorithmFactory, type SchedNeighbor } from '../algorithm.js';
 
 export const create: AlgorithmFactory = () => {
-  const active: SchedNeighbor[] = [];
+  const list = activeList();
+  const active = list.active;
   let clock = 0;
   return {
     name: 'priority',
     fairQueueing: true,
     activate(n) {
       n.deficit = 0; // "last served" stamp: a neighbour back from idle goes first among its level
-      active.push(n);
+      list.activate(n);
     },
-    deactivate(n) {
-      const i = active.indexOf(n);
-      if (i >= 0) active.splice(i, 1);
-    },
+    deactivate: list.deactivate,
     pick(eligible) {
       let best: SchedNeighbor | undefined;
       for (const n of active) {
