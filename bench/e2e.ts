@@ -1,5 +1,5 @@
 /**
- * End-to-end benchmark: raw veth, scrooge, fastd and wireguard-go in the same
+ * End-to-end benchmark: raw veth, scrooge, fastd, nebula and wireguard-go in the same
  * run and topology (two namespaces over one veth, IPv6 underlay, inner MTU
  * 1420 for every tunnel). Prints medians over interleaved repetitions and
  * scrooge's ratio to each peer. Root only.
@@ -107,6 +107,62 @@ const peers: Peer[] = [
       lab.ip(a, 'link', 'set', 'fdA', 'up');
       lab.ip(b, 'link', 'set', 'fdB', 'up');
       return { target: '10.88.2.2', pids: [pa.pid, pb.pid], stop: () => stopAll(lab, [pa, pb]) };
+    },
+  },
+  {
+    name: 'nebula',
+    available: () =>
+      hasCommand('nebula') && hasCommand('nebula-cert') ? undefined : 'nebula not installed (apt-get install nebula)',
+    async up(lab, a, b, dir) {
+      // a CA, a certificate per side, no lighthouse: each side names the other's underlay address
+      const cert = (...args: string[]) => execFileSync('nebula-cert', args, { cwd: dir, stdio: 'ignore' });
+      const stamp = Math.random().toString(36).slice(2, 7);
+      const f = (name: string) => join(dir, `${stamp}-${name}`);
+      cert('ca', '-name', 'bench', '-out-crt', f('ca.crt'), '-out-key', f('ca.key'));
+      const side = (name: string, ip: string, dev: string, peerIp: string, peerUnderlay: string) => {
+        cert(
+          'sign',
+          '-ca-crt',
+          f('ca.crt'),
+          '-ca-key',
+          f('ca.key'),
+          '-name',
+          name,
+          '-ip',
+          `${ip}/24`,
+          '-out-crt',
+          f(`${name}.crt`),
+          '-out-key',
+          f(`${name}.key`),
+        );
+        const any = '[{ port: any, proto: any, host: any }]';
+        writeFileSync(
+          f(`${name}.yml`),
+          [
+            `pki: { ca: "${f('ca.crt')}", cert: "${f(`${name}.crt`)}", key: "${f(`${name}.key`)}" }`,
+            `static_host_map: { "${peerIp}": ["[${peerUnderlay}]:4242"] }`,
+            'lighthouse: { am_lighthouse: false, hosts: [] }',
+            'listen: { host: "[::]", port: 4242 }',
+            'punchy: { punch: false }',
+            `tun: { dev: ${dev}, mtu: 1420 }`,
+            'logging: { level: error }',
+            `firewall: { outbound: ${any}, inbound: ${any} }`,
+            '',
+          ].join('\n'),
+        );
+        return f(`${name}.yml`);
+      };
+      const ca = side('a', '10.88.4.1', 'nebA', '10.88.4.2', 'fd00::b');
+      const cb = side('b', '10.88.4.2', 'nebB', '10.88.4.1', 'fd00::a');
+      const pa = lab.spawn(a, ['nebula', '-config', ca]);
+      const pb = lab.spawn(b, ['nebula', '-config', cb]);
+      await waitFor(
+        'nebula devices',
+        () =>
+          lab.run(a, ['ip', 'link', 'show', 'nebA']).status === 0 &&
+          lab.run(b, ['ip', 'link', 'show', 'nebB']).status === 0,
+      );
+      return { target: '10.88.4.2', pids: [pa.pid, pb.pid], stop: () => stopAll(lab, [pa, pb]) };
     },
   },
   {
