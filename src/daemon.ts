@@ -263,7 +263,10 @@ export class Daemon {
       this.core.notMesh();
       return;
     }
-    this.run(this.core.onDatagram(r.bytes, { iface: info.name, addr: r.from }, performance.now()));
+    const now = performance.now();
+    this.run(this.core.onDatagram(r.bytes, { iface: info.name, addr: r.from }, now));
+    // a neighbour found or a negotiation started: the next tick may be due sooner than armed
+    if (now + this.core.nextTickInMs(now) < this.nextTickAt) this.armTick(now);
   }
 
   private run(actions: Action[]): void {
@@ -374,7 +377,14 @@ export class Daemon {
     } catch (e) {
       this.log.error('tick failed', { error: (e as Error).message });
     }
-    // the next tick: soon while anything is negotiated, else when the next timer is due (≤ 1 s)
+    this.armTick(now);
+  }
+
+  /** When the next tick comes: soon while anything is negotiated, else when the next timer is due (≤ 1 s). */
+  private nextTickAt = Number.POSITIVE_INFINITY;
+
+  private armTick(now: number): void {
+    if (this.stopping) return;
     let delay: number = LIMITS.tickMs;
     try {
       if (!this.ifaces.polling) delay = this.core.nextTickInMs(now);
@@ -382,6 +392,7 @@ export class Daemon {
       this.log.error('tick scheduling failed', { error: (e as Error).message });
     }
     clearTimeout(this.tickTimer);
+    this.nextTickAt = now + delay;
     this.tickTimer = setTimeout(() => this.tick(), delay);
   }
 

@@ -1,3 +1,4 @@
+import { LIMITS } from '../base/constants.js';
 import test from 'ava';
 import { compareBytes } from '../crypto/index.js';
 import { REKEY_AFTER_MESSAGES } from '../dataplane/session.js';
@@ -242,4 +243,20 @@ test('a session that carried REKEY_AFTER_MESSAGES is replaced at once, whichever
   const took = sim.until(() => sessionsAgree(a, b) && a.tunnels.get(a.linkTo(b, 'eth0'))?.current !== first, 5000);
   t.true(took < 3000, `rekeyed ${took} ms after the count was reached (the age rekey is at 120 s)`);
   t.true(bothUp(a, b));
+});
+
+test('the tick comes every 250 ms while a link negotiates and at most once a second when all are up', (t) => {
+  const sim = new ControlSim(41);
+  const a = sim.add('a', 1, { eth0: ll(1) });
+  const b = sim.add('b', 2, { eth0: ll(2) });
+  a.start(0);
+  t.is(a.core.nextTickInMs(sim.now), LIMITS.idleTickMs, 'alone, first hellos sent: nothing due for a second');
+  b.start(0);
+  sim.until(() => a.core.links.size > 0, 1000);
+  t.not([...a.core.links.values()][0]?.state, 'up');
+  t.is(a.core.nextTickInMs(sim.now), LIMITS.tickMs, 'a link being negotiated: every 250 ms');
+  sim.until(() => bothUp(a, b), 5000);
+  sim.run(200);
+  const idle = a.core.nextTickInMs(sim.now);
+  t.true(idle > LIMITS.tickMs && idle <= LIMITS.idleTickMs, `idle tick in ${idle} ms`);
 });

@@ -676,7 +676,8 @@ export class ControlCore {
     const fast = LIMITS.tickMs;
     if (this.peerBurst < LIMITS.helloBurstMs.length && (this.opts.peers?.length ?? 0) > 0) return fast;
     for (const st of this.up.values()) if (st.firstHello) return fast;
-    let due = Math.min(this.nextHelloRoundMs, this.nextPeerHelloMs);
+    let due = this.nextHelloRoundMs;
+    if ((this.opts.peers?.length ?? 0) > 0) due = Math.min(due, this.nextPeerHelloMs);
     for (const l of this.links.values()) {
       if (l.state !== 'up' || l.pending) return fast;
       due = Math.min(due, l.lastHeardMs + this.opts.neighborTimeoutMs);
