@@ -73,7 +73,6 @@ import {
   type Link,
   linkKey,
   type LinkState,
-  type OutMessage,
   type TunnelHealth,
 } from './link.js';
 import { type Source, SourceGuard } from './guard.js';
@@ -568,9 +567,6 @@ export class ControlCore {
     const out: Action[] = [];
     const round = nowMs >= this.nextHelloRoundMs;
     if (round) this.nextHelloRoundMs = nowMs + this.jittered();
-    // one message for every interface of this tick: a hello names no interface, so the shell may
-    // sign it once (one seq) and send the same bytes on each
-    const hello: OutMessage = { type: 'scrooge_hello', dstPK: BROADCAST_KEY };
     for (const [iface, st] of this.up) {
       if (!round && !st.firstHello) continue;
       st.firstHello = false;
@@ -578,7 +574,7 @@ export class ControlCore {
         kind: 'send',
         iface,
         to: { family: 6, address: ALL_ONES_V6_MULTICAST, port: this.opts.port, scopeId: 0 },
-        message: hello,
+        message: { type: 'scrooge_hello', dstPK: BROADCAST_KEY },
       });
     }
     if (nowMs >= this.nextPeerHelloMs && (this.opts.peers?.length ?? 0) > 0) {

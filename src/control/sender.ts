@@ -1,8 +1,10 @@
 /**
  * Signing and sending the control messages the core asks for: the next seq,
  * the endpoint a tunnel message carries (our address on the interface and the
- * link's tunnel port), and one signature per hello round (a hello names no
- * interface: the same bytes go out on each).
+ * link's tunnel port). Every message, hellos of one round included, has its
+ * own seq and signature: DESIGN.md has a receiver accept only a seq above the
+ * highest it saw from the neighbour, and a neighbour that hears us on two
+ * interfaces must not see the same seq twice.
  */
 import type { Identity } from '../../crypto/index.js';
 import type { Logger } from '../../dataplane/log.js';
@@ -28,8 +30,6 @@ export interface SenderParts {
 }
 
 export class ControlSender {
-  private readonly signedHellos = new WeakMap<OutMessage, Buffer>();
-
   constructor(private readonly p: SenderParts) {}
 
   send(iface: string, to: SockAddr, m: OutMessage): void {
@@ -37,13 +37,8 @@ export class ControlSender {
     if (!sock) return;
     const info = iface === '' ? undefined : this.p.iface(iface);
     if (iface !== '' && !info) return;
-    // a hello round is one message object for every interface: signed once, the same bytes on each
-    let bytes = m.type === 'scrooge_hello' ? this.signedHellos.get(m) : undefined;
-    if (bytes === undefined) {
-      bytes = this.encode(m, to, info);
-      if (bytes === undefined) return;
-      if (m.type === 'scrooge_hello') this.signedHellos.set(m, bytes);
-    }
+    const bytes = this.encode(m, to, info);
+    if (bytes === undefined) return;
     if (sock.send(bytes, to, info?.ifindex ?? 0)) this.p.sent();
     else this.p.log.debug('control send failed', { iface, to: formatSockaddr(to, iface), errno: sock.lastSendError });
   }
