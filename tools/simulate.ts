@@ -6,6 +6,7 @@
  * Each packet carries its arrival time in its first bytes, so delays are
  * measured on what the scheduler really releases.
  */
+import { prng } from './prng.js';
 import { DirectionScheduler, PASS, QUEUED, type SchedulerLimits } from '../dataplane/tc/scheduler.js';
 import { schedulerLimits } from '../src/limits.js';
 
@@ -106,15 +107,8 @@ export function simulate(opts: {
   const view = new DataView(buf.buffer);
   const events = [...(opts.events ?? [])].sort((a, b) => a.atMs - b.atMs);
   const jitter = opts.jitter ?? 0.1;
-  let seed = (opts.seed ?? 1) >>> 0 || 1;
-  const rnd = () => {
-    seed ^= seed << 13;
-    seed >>>= 0;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    seed >>>= 0;
-    return seed / 4294967296;
-  };
+  const random = prng(opts.seed ?? 1);
+  const rnd = () => random.u32() / 4294967296;
   let ev = 0;
   let now = 0;
   let nextPump = 0;
