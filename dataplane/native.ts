@@ -27,6 +27,8 @@ export const PortStat = {
   groMessages: 6,
   /** Datagrams (or GRO segments) dropped because a batch's meta array was full. */
   overflow: 7,
+  /** Netlink messages not from the kernel (another process's unicast), dropped. */
+  foreign: 8,
 } as const;
 
 /** A Port: an fd polled by libuv that reads batches into JS-owned arrays. */

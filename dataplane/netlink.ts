@@ -4,11 +4,13 @@
  * address groups, polled by the addon like a TUN device. Each batch is parsed
  * (pure, bounds-checked: a bad message ends the parse, counted) into the
  * interfaces it concerns, and the owner re-reads only when one of its own is
- * among them. When nothing changes, nothing runs.
+ * among them. When nothing changes, nothing runs. Only the kernel's messages
+ * count: another local process can unicast to a netlink socket, and its
+ * messages are dropped in the addon (counted).
  */
 import { endianness } from 'node:os';
 import type { Logger } from './log.js';
-import { KIND_NETLINK, type NativePort, native, nativeError } from './native.js';
+import { KIND_NETLINK, type NativePort, native, nativeError, PortStat } from './native.js';
 
 const LE = endianness() === 'LE';
 const NLMSG_HDR = 16;
@@ -107,6 +109,11 @@ export class LinkMonitor {
   private readonly stats: Float64Array;
   /** Batches parsed, and notifications lost (the kernel's queue overran, or a malformed message). */
   readonly counters = { batches: 0, lost: 0 };
+
+  /** Messages dropped because they did not come from the kernel. */
+  get foreign(): number {
+    return this.stats[PortStat.foreign] as number;
+  }
 
   /** Throws ERR_SOCKET when the socket cannot be opened (the caller falls back to polling). */
   constructor(onChange: (c: LinkChanges) => void, log: Logger) {

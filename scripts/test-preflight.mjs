@@ -20,6 +20,7 @@ const TOOLS = {
   babeld: 'babeld',
   unshare: 'util-linux',
   cc: 'gcc',
+  python3: 'python3',
   sh: 'dash',
 };
 

@@ -91,7 +91,11 @@ export class AdminHandlers implements ApiHandler {
           mtu: i?.mtu ?? null,
         };
       }),
-      interfaceReads: { ...this.d.ifaces.counters, polling: this.d.ifaces.polling },
+      interfaceReads: {
+        ...this.d.ifaces.counters,
+        polling: this.d.ifaces.polling,
+        foreignNotifications: this.d.ifaces.foreignNotifications,
+      },
       neighbors: {
         total: links.length,
         up: links.filter((l) => l.state === 'up').length,

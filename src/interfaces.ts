@@ -212,6 +212,11 @@ export class MeshInterfaces {
     this.reread();
   }
 
+  /** rtnetlink messages dropped because another process, not the kernel, sent them. */
+  get foreignNotifications(): number {
+    return this.monitor?.foreign ?? 0;
+  }
+
   /** Whether interfaces are polled (no rtnetlink). */
   get polling(): boolean {
     return this.monitor === undefined;

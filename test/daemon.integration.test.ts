@@ -302,3 +302,34 @@ rootTest('metrics and the human CLI output', async (t) => {
     'scrooge: no scrooge daemon is running at /nonexistent.sock (start one with scrooge up, or pick one with --api/--state-dir)\n',
   );
 });
+
+rootTest(
+  'a netlink message another process sends to the daemon is dropped and counted, not taken for the kernel',
+  async (t) => {
+    const lab = new Lab('dn');
+    t.teardown(() => lab.cleanup());
+    const { a } = pair(lab);
+    await lab.ready();
+    const da = await startDaemon(lab, a, 'a', ['va']);
+    const reads = async () =>
+      (await status(da)).interfaceReads as { meshReads: number; foreignNotifications: number; polling: boolean };
+    const before = await reads();
+    t.false(before.polling);
+    // RTM_NEWLINK naming the mesh interface, unicast to the daemon's subscribed socket (groups 0x111)
+    const forge = [
+      'import socket, struct',
+      "socks = [l.split() for l in open('/proc/net/netlink').read().splitlines()[1:]]",
+      "ports = [int(f[2]) for f in socks if f[1] == '0' and int(f[3], 16) & 0x111 == 0x111]",
+      "name = b'va\\0'",
+      'attr = struct.pack("=HH", 4 + len(name), 3) + name + b"\\0" * ((4 - len(name) % 4) % 4)',
+      'body = struct.pack("=BxHiII", 0, 0, 99, 0, 0) + attr',
+      'msg = struct.pack("=IHHII", 16 + len(body), 16, 0, 1, 0) + body',
+      's = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)',
+      'for p in ports: s.sendto(msg, (p, 0))',
+      'print(len(ports))',
+    ].join('\n');
+    t.is(lab.exec(a, ['python3', '-c', forge]).trim(), '1', 'found the daemon socket');
+    await waitFor('the forged message counted', async () => (await reads()).foreignNotifications === 1);
+    t.is((await reads()).meshReads, before.meshReads, 'no re-read for it');
+  },
+);

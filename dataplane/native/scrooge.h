@@ -57,6 +57,7 @@ enum {
   ST_FULL_BATCHES,
   ST_GRO_MESSAGES,
   ST_OVERFLOW, /* datagrams (or GRO segments) dropped because the batch's meta array was full */
+  ST_FOREIGN,  /* netlink messages not from the kernel (another process's unicast), dropped */
   ST_COUNT
 };
 

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <linux/netlink.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int tun_read_batch(port_t *p) {
@@ -12,7 +14,11 @@ int tun_read_batch(port_t *p) {
   size_t room = p->slot_size - p->headroom - p->tailroom;
   while (n < p->max_batch) {
     size_t off = (size_t)n * p->slot_size + p->headroom;
-    ssize_t r = read(p->fd, p->slab + off, room);
+    /* netlink: only the kernel (port 0) reports links and addresses; any local process may unicast to us */
+    struct sockaddr_nl from = {0};
+    socklen_t fl = sizeof from;
+    ssize_t r = p->kind == KIND_NETLINK ? recvfrom(p->fd, p->slab + off, room, 0, (struct sockaddr *)&from, &fl)
+                                        : read(p->fd, p->slab + off, room);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -30,6 +36,10 @@ int tun_read_batch(port_t *p) {
       break;
     }
     if (r == 0) break;
+    if (p->kind == KIND_NETLINK && from.nl_pid != 0) {
+      p->stats[ST_FOREIGN] += 1;
+      continue;
+    }
     if ((size_t)r > room) {
       /* tun_put_user returns the packet's full length even when it copied only `room`
          bytes: the packet is truncated. Drop it (counted); never hand JS a length past the slot. */
