@@ -8,6 +8,7 @@
         "dataplane/native/port.c",
         "dataplane/native/tun.c",
         "dataplane/native/udp.c",
+        "dataplane/native/offload.c",
         "dataplane/native/link.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

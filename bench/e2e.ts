@@ -7,8 +7,10 @@
  *   npm run build && node dist/bench/e2e.js [--seconds 8] [--repeat 3] [--json FILE] [--only scrooge,fastd]
  *
  * scrooge runs as the real daemon (`scrooge up` on each side, discovery and
- * handshake included); "scrooge + tc" adds --capacity 100gbit, so every
- * packet goes through traffic control without it being the bottleneck.
+ * handshake included); "scrooge, no TUN offload" runs it with --no-tun-offload
+ * (one TUN read and write per packet, as 0.1 did); "scrooge + tc" adds
+ * --capacity 100gbit, so every packet goes through traffic control without it
+ * being the bottleneck.
  *
  *   ns a ── va ════ vb ── ns b      iperf3 client in a, server in b
  *
@@ -73,6 +75,12 @@ const peers: Peer[] = [
     name: 'scrooge',
     available: () => undefined,
     up: (lab, a, b) => scroogeUp(lab, a, b, []),
+  },
+  {
+    name: 'scrooge, no TUN offload',
+    available: () => undefined,
+    // every packet crosses the TUN boundary on its own (0.1 behaviour): the offloads' baseline
+    up: (lab, a, b) => scroogeUp(lab, a, b, ['--no-tun-offload']),
   },
   {
     name: 'scrooge + tc',
@@ -361,6 +369,13 @@ async function main(): Promise<void> {
   ];
   const us = rows.find((r) => r.name === 'scrooge');
   const withTc = rows.find((r) => r.name === 'scrooge + tc');
+  const noOffload = rows.find((r) => r.name === 'scrooge, no TUN offload');
+  if (us && noOffload) {
+    lines.push(
+      '',
+      `TUN offloads on relative to off: TCP 1 stream ${ratio(us.tcp1 / noOffload.tcp1)}, 4 streams ${ratio(us.tcp4 / noOffload.tcp4)}, CPU per GB ${ratio(us.cpu / noOffload.cpu)}`,
+    );
+  }
   if (us && withTc) {
     lines.push(
       '',
@@ -371,7 +386,7 @@ async function main(): Promise<void> {
     lines.push('', "scrooge's ratio to each peer (TCP: higher is better; RTT and CPU: lower is better):", '');
     lines.push('| vs | TCP 1 stream | TCP 4 streams | idle RTT | CPU s/GB |', '|---|---|---|---|---|');
     for (const r of rows) {
-      if (r === us || r === withTc) continue;
+      if (r === us || r === withTc || r === noOffload) continue;
       lines.push(
         `| ${r.name} | ${ratio(us.tcp1 / r.tcp1)} | ${ratio(us.tcp4 / r.tcp4)} | ${ratio(us.rtt / r.rtt)} | ${ratio(us.cpu / r.cpu)} |`,
       );

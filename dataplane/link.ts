@@ -1,5 +1,6 @@
 /**
- * TUN device setup: open by name (IFF_TUN | IFF_NO_PI, non-blocking), turn
+ * TUN device setup: open by name (IFF_TUN | IFF_NO_PI, non-blocking; with
+ * offloads IFF_VNET_HDR and TUNSETOFFLOAD for checksums, TSO and USO), turn
  * off the kernel's own IPv6 link-local generation (the only link-local is the
  * one derived from the node key), set the MTU, add addresses (rtnetlink, no
  * DAD), bring the link up. No process is spawned.
@@ -19,20 +20,31 @@ export interface InterfaceAddress {
   prefixLen: number;
 }
 
+/** What a TUN device was opened with (tunOpen): a virtio-net header, TSO (and checksum offload), USO. */
+export interface TunOffload {
+  readonly vnetHdr: boolean;
+  readonly tso: boolean;
+  readonly uso: boolean;
+}
+
+export const NO_OFFLOAD: TunOffload = { vnetHdr: false, tso: false, uso: false };
+
 export interface TunDevice {
   readonly name: string;
   readonly fd: number;
   readonly ifindex: number;
+  readonly offload: TunOffload;
 }
 
-export function openTunDevice(name: string, mtu: number, addresses: InterfaceAddress[]): TunDevice {
+/** Creates and configures a TUN device; `offload` asks for the virtio-net header and TSO/USO. */
+export function openTunDevice(name: string, mtu: number, addresses: InterfaceAddress[], offload = false): TunDevice {
   if (!Number.isInteger(mtu) || mtu < MTU.minIPv4 || mtu > MTU.maxTun) {
     throw new DataplaneError('ERR_DEVICE', `${name}: MTU ${mtu} out of range`);
   }
   const n = native();
-  let dev: { fd: number; name: string };
+  let dev: { fd: number; name: string } & TunOffload;
   try {
-    dev = n.tunOpen(name, false);
+    dev = n.tunOpen(name, false, offload);
   } catch (e) {
     throw nativeError('ERR_DEVICE', `cannot create TUN device ${name}`, e);
   }
@@ -53,7 +65,12 @@ export function openTunDevice(name: string, mtu: number, addresses: InterfaceAdd
       n.addrChange(ifindex, a.address, a.prefixLen, true);
     }
     n.linkSetUp(dev.name, true);
-    return { name: dev.name, fd: dev.fd, ifindex };
+    return {
+      name: dev.name,
+      fd: dev.fd,
+      ifindex,
+      offload: { vnetHdr: dev.vnetHdr, tso: dev.tso, uso: dev.uso },
+    };
   } catch (e) {
     n.closeFd(dev.fd);
     throw isScroogeError(e) ? e : nativeError('ERR_DEVICE', `cannot configure TUN device ${name}`, e);

@@ -29,7 +29,23 @@ export const PortStat = {
   overflow: 7,
   /** Netlink messages not from the kernel (another process's unicast), dropped. */
   foreign: 8,
+  /** TUN with offloads: reads that carried a GSO super-packet (split into MTU-sized packets). */
+  superReads: 9,
+  /** TUN with offloads: reads dropped because the virtio header and the packet did not add up. */
+  offloadBad: 10,
+  /** tunWriteBatch: super-packets written (two or more packets coalesced). */
+  groWrites: 11,
+  /** tunWriteBatch: packets that went out inside a super-packet. */
+  groMerged: 12,
+  /** tunWriteBatch: coalescing candidates written alone because a checksum did not verify. */
+  groBadChecksum: 13,
+  /** tunWriteBatch: failed write()/writev() calls. */
+  writeErrors: 14,
 } as const;
+
+/** tunWriteBatch modes: plain packets; a virtio header with TCP coalescing; and UDP coalescing too. */
+export const TunWrite = { plain: 0, vnet: 1, vnetUdp: 3 } as const;
+export type TunWriteMode = (typeof TunWrite)[keyof typeof TunWrite];
 
 /** A Port: an fd polled by libuv that reads batches into JS-owned arrays. */
 export interface PortOptions {
@@ -49,6 +65,8 @@ export interface PortOptions {
   /** Bytes left free after each packet (TUN: room for the tag). */
   tailroom: number;
   maxBatch: number;
+  /** TUN opened with a virtio-net header (tunOpen's vnetHdr): reads are split into MTU-sized packets. */
+  vnet?: boolean;
 }
 
 export interface NativePort {
@@ -79,8 +97,42 @@ export interface UdpOpenOptions {
 
 export interface NativeApi {
   Port: new (options: PortOptions, onBatch: (count: number) => void) => NativePort;
-  tunOpen(name: string, multiQueue: boolean): { fd: number; name: string };
-  tunWriteBatch(fd: number, buf: Uint8Array, meta: Int32Array, start: number, count: number): number;
+  /** Opens (creates) a TUN device; with offload, a virtio-net header and TSO/USO where the kernel has them. */
+  tunOpen(
+    name: string,
+    multiQueue: boolean,
+    offload: boolean,
+  ): { fd: number; name: string; vnetHdr: boolean; tso: boolean; uso: boolean };
+  /** Writes meta[start, start+count) to a TUN fd (coalescing runs when mode has a virtio header). */
+  tunWriteBatch(
+    fd: number,
+    buf: Uint8Array,
+    meta: Int32Array,
+    start: number,
+    count: number,
+    mode: TunWriteMode,
+    stats: Float64Array,
+  ): number;
+  /** Test entry: splits one virtio header + packet into slots; segments or a negative reason. */
+  tunSegment(
+    input: Uint8Array,
+    length: number,
+    slab: Uint8Array,
+    meta: Int32Array,
+    slotSize: number,
+    headroom: number,
+    tailroom: number,
+  ): number;
+  /** Test entry: what tunWriteBatch would write for meta[start, start+count), item by item. */
+  tunCoalesce(
+    buf: Uint8Array,
+    meta: Int32Array,
+    start: number,
+    count: number,
+    udp: boolean,
+    out: Uint8Array,
+    outMeta: Int32Array,
+  ): number;
   udpOpen(options: UdpOpenOptions): { fd: number; port: number; gso: boolean; gro: boolean };
   udpJoinGroup(fd: number, group: Uint8Array, ifindex: number, join: boolean): void;
   udpSendTo(fd: number, buf: Uint8Array, offset: number, length: number, sockaddr: Uint8Array): number;
@@ -107,6 +159,7 @@ export interface NativeApi {
   readonly STATS_SLOTS: number;
   readonly META_STRIDE: number;
   readonly ADDR_STRIDE: number;
+  readonly VNET_HDR_LEN: number;
 }
 
 let api: NativeApi | undefined;

@@ -30,6 +30,12 @@ export interface SharedOptions {
   now?: () => number;
   /** Read the TUN right after writing to it, in the same wake-up (default true). */
   drainAfterWrite?: boolean;
+  /**
+   * TUN offloads (default true): devices get a virtio-net header and TSO/USO,
+   * super-packets are split before sealing and received segments coalesced
+   * before writing. The wire does not change.
+   */
+  tunOffload?: boolean;
 }
 
 function align(n: number, to: number): number {
@@ -66,9 +72,11 @@ export abstract class DataplaneContext {
   /** Out-parameter of TunnelCore.openList. */
   readonly lastSlot = new Int32Array(1);
   readonly drainAfterWrite: boolean;
+  readonly tunOffload: boolean;
 
   constructor(opts: SharedOptions) {
     this.drainAfterWrite = opts.drainAfterWrite ?? true;
+    this.tunOffload = opts.tunOffload ?? true;
     this.backend = opts.backend;
     this.log = opts.log ?? nullLogger;
     this.now = opts.now ?? (() => performance.now());

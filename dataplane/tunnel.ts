@@ -1,11 +1,11 @@
 /**
  * The packet path's I/O shell. Pipeline, per tunnel:
  *
- *   send:    TUN fd ──read batch──▶ tunSlab ──[egress stage]──▶ seal in place
+ *   send:    TUN fd ──read batch (super-packets split, native)──▶ tunSlab ──[egress stage]──▶ seal in place
  *            ──▶ udpSendBatch (UDP GSO runs, sendmmsg) ──▶ peer
  *   receive: the interface's shared UDP socket (endpoint.ts) ──recvmmsg──▶
  *            udpSlab ──demux by session id──▶ open in place
- *            ──[ingress stage]──▶ tunWriteBatch ──▶ TUN fd
+ *            ──[ingress stage]──▶ tunWriteBatch (runs coalesced, native) ──▶ TUN fd
  *
  * A tunnel has no TUN device until it is established: its first session
  * became current, so the peer has proven its keys with an authenticated
@@ -26,8 +26,8 @@ import { isScroogeError, type ScroogeError } from '../base/errors.js';
 import { DataplaneError } from './errors.js';
 import type { DataplaneContext, SessionReceiver } from './shared.js';
 import type { TunnelSocket } from './endpoint.js';
-import { type InterfaceAddress, openTunDevice, type TunDevice } from './link.js';
-import { KIND_TUN, type NativePort, native, nativeError, PortStat } from './native.js';
+import { type InterfaceAddress, NO_OFFLOAD, openTunDevice, type TunDevice, type TunOffload } from './link.js';
+import { KIND_TUN, type NativePort, native, nativeError, PortStat, TunWrite, type TunWriteMode } from './native.js';
 import { anyUnicast, HEADER_BYTES, TAG_BYTES, TUNNEL_OVERHEAD } from './packet.js';
 import { adoptControlEndpoint, type SessionKeys, type TickResult, TunnelCore } from './session.js';
 import { decodeSockaddr, encodeSockaddr, formatSockaddr, type SockAddr, toMapped6 } from './sockaddr.js';
@@ -76,10 +76,30 @@ export interface TunnelStats {
   peer: string | null;
   gso: boolean;
   gro: boolean;
+  /** The TUN device's offloads (all false until established, or with --no-tun-offload). */
+  offload: TunOffload;
   counters: Record<string, number>;
   lastAuthRecvMs: number;
   sessions: { current: number | null; previous: number | null; pending: number | null; currentAgeMs: number | null };
-  tunReads: { wakeups: number; packets: number; errors: number; fullBatches: number; truncated: number };
+  tunReads: {
+    wakeups: number;
+    packets: number;
+    errors: number;
+    fullBatches: number;
+    truncated: number;
+    /** Reads that carried a super-packet (split into `packets`). */
+    superPackets: number;
+    /** Reads dropped because the virtio header and the packet did not add up. */
+    offloadBad: number;
+  };
+  tunWrites: {
+    /** Super-packets written (coalesced runs) and the packets inside them. */
+    superPackets: number;
+    merged: number;
+    /** Coalescing candidates written alone because a checksum did not verify. */
+    badChecksum: number;
+    errors: number;
+  };
   /** The shared socket's reads (every tunnel on the interface). */
   udpReads: {
     wakeups: number;
@@ -119,6 +139,8 @@ export class Tunnel implements SessionReceiver {
   private pendingOut: Int32Array;
   private pendingBuf: Uint8Array | null = null;
   private pendingCount = 0;
+  /** How packets are written to the device (tunWriteBatch's mode). */
+  private writeMode: TunWriteMode = TunWrite.plain;
 
   constructor(dp: DataplaneContext, opts: TunnelOptions) {
     if (opts.socket.closed) throw new DataplaneError('ERR_SOCKET', `${opts.name}: the tunnel socket is closed`);
@@ -162,7 +184,7 @@ export class Tunnel implements SessionReceiver {
     const n = native();
     let device: TunDevice;
     try {
-      device = openTunDevice(this.name, this.mtu, this.opts.addresses);
+      device = openTunDevice(this.name, this.mtu, this.opts.addresses, dp.tunOffload);
     } catch (e) {
       this.fail(isScroogeError(e) ? e : nativeError('ERR_DEVICE', `${this.name}: cannot create`, e));
       return false;
@@ -182,6 +204,7 @@ export class Tunnel implements SessionReceiver {
           headroom: HEADER_BYTES,
           tailroom: TAG_BYTES,
           maxBatch: dp.tunBatch,
+          vnet: device.offload.vnetHdr,
         },
         this.onTunBatch,
       );
@@ -194,6 +217,8 @@ export class Tunnel implements SessionReceiver {
     }
     this.device = device;
     this.tunPort = port;
+    const o = device.offload;
+    this.writeMode = !o.vnetHdr ? TunWrite.plain : o.uso ? TunWrite.vnetUdp : TunWrite.vnet;
     this.opts.onEstablished?.(this);
     return true;
   }
@@ -415,7 +440,8 @@ export class Tunnel implements SessionReceiver {
 
   private writeList(buf: Uint8Array, out: Int32Array, k: number, now: number): void {
     const dev = this.device;
-    const written = dev === undefined ? 0 : native().tunWriteBatch(dev.fd, buf, out, 0, k);
+    const written =
+      dev === undefined ? 0 : native().tunWriteBatch(dev.fd, buf, out, 0, k, this.writeMode, this.tunStats);
     if (written < k) {
       this.core.counters.dropDeviceError += k - written;
       this.dp.ratelog.emit('warn', `${this.name}:tunwrite`, now, 'TUN write failed; packets dropped', {
@@ -520,6 +546,7 @@ export class Tunnel implements SessionReceiver {
       peer: this.peer ? formatSockaddr(this.peer) : null,
       gso: this.gso,
       gro: this.gro,
+      offload: this.device?.offload ?? NO_OFFLOAD,
       counters: { ...c },
       lastAuthRecvMs: this.core.lastAuthRecvMs,
       sessions: {
@@ -534,6 +561,14 @@ export class Tunnel implements SessionReceiver {
         errors: t[PortStat.readErrors] as number,
         fullBatches: t[PortStat.fullBatches] as number,
         truncated: t[PortStat.truncated] as number,
+        superPackets: t[PortStat.superReads] as number,
+        offloadBad: t[PortStat.offloadBad] as number,
+      },
+      tunWrites: {
+        superPackets: t[PortStat.groWrites] as number,
+        merged: t[PortStat.groMerged] as number,
+        badChecksum: t[PortStat.groBadChecksum] as number,
+        errors: t[PortStat.writeErrors] as number,
       },
       udpReads: {
         wakeups: u.wakeups,

@@ -197,6 +197,10 @@ const TABLE = {
   }),
   gso: flag(true, { flag: 'gso', help: 'UDP GSO on send (--no-gso to turn off)' }),
   gro: flag(true, { flag: 'gro', help: 'UDP GRO on receive (--no-gro to turn off)' }),
+  tunOffload: flag(true, {
+    flag: 'tun-offload',
+    help: 'TUN offloads: 64 KB TCP/UDP super-packets split before sealing and received segments coalesced before writing (--no-tun-offload to turn off)',
+  }),
   crypto: text(parseEnum(['auto', 'sodium', 'js'] as const), 'auto', { flag: 'crypto', help: 'crypto backend' }),
 } satisfies Record<string, Setting<unknown>>;
 

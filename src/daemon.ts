@@ -140,7 +140,14 @@ export class Daemon {
     // Slots of the shared slabs and of traffic-control queues fit the largest tunnel MTU we will use.
     const ifaceMtu = Math.max(MTU.underlayDefault, ...[...readInterfaces(cfg.interfaces).values()].map((i) => i.mtu));
     const maxMtu = Math.min(MTU.maxDefault, Math.max(MTU.minTunnel, cfg.mtu ?? ifaceMtu - OUTER_OVERHEAD_V4));
-    this.dp = new Dataplane({ backend, log: log.child({ part: 'dataplane' }), gso: cfg.gso, gro: cfg.gro, maxMtu });
+    this.dp = new Dataplane({
+      backend,
+      log: log.child({ part: 'dataplane' }),
+      gso: cfg.gso,
+      gro: cfg.gro,
+      tunOffload: cfg.tunOffload,
+      maxMtu,
+    });
     this.filter = new ForwardingFilter(cfg.forwarding, cfg.interfaces, log.child({ part: 'filter' }));
     this.sysctls = new ForwardingSysctls(log.child({ part: 'sysctl' }));
     for (const [pk, s] of Object.entries(cfg.neighbors)) this.nbSettings.set(pk, { ...s });

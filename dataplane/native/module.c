@@ -37,6 +37,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"udpSendBatch", udp_send_batch}, {"linkSetMtu", link_set_mtu},        {"linkSetUp", link_set_up},
       {"linkIndex", link_index},       {"addrChange", addr_change},          {"closeFd", close_fd},
       {"lastErrno", last_errno_js},    {"errnoName", errno_name_js},         {"netlinkSubscribe", netlink_subscribe},
+      {"tunSegment", tun_segment},     {"tunCoalesce", tun_coalesce},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
@@ -46,6 +47,7 @@ static napi_value init(napi_env env, napi_value exports) {
   put_i32(env, exports, "STATS_SLOTS", ST_COUNT);
   put_i32(env, exports, "META_STRIDE", META_STRIDE);
   put_i32(env, exports, "ADDR_STRIDE", ADDR_STRIDE);
+  put_i32(env, exports, "VNET_HDR_LEN", VNET_HDR_LEN);
   return exports;
 }
 

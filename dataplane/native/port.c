@@ -26,6 +26,7 @@ static void port_release_js(port_t *p) {
 
 static void port_free(port_t *p) {
   napi_env env = p->env;
+  free(p->scratch);
   port_release_js(p);
   if (p->self) napi_delete_reference(env, p->self);
   if (p->actx) napi_async_destroy(env, p->actx);
@@ -90,6 +91,15 @@ static void port_emit(port_t *p, int32_t n) {
 
 static int port_read(port_t *p) { return p->kind == KIND_UDP ? udp_read_batch(p) : tun_read_batch(p); }
 
+/* The rest of a super-packet that did not fit the batch: more batches now, not at the next readiness. */
+static void port_finish_pending(port_t *p) {
+  while (!p->closed && p->active && tun_pending(p)) {
+    int n = port_read(p);
+    if (n <= 0) break;
+    port_emit(p, n);
+  }
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   port_t *p = h->data;
   if (p->closed) return;
@@ -103,11 +113,12 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (n == 0) return;
   if (n < 0) port_stop_polling(p); /* a persistent error would spin the loop: let JS decide */
   port_emit(p, n);
+  port_finish_pending(p);
 }
 
 #define PORT_USAGE                                                                                   \
   "new Port({ kind, fd, slab: Uint8Array, meta: Int32Array, stats: Float64Array, addrs: Uint8Array " \
-  "| null, slotSize, headroom, tailroom, maxBatch }, onBatch)"
+  "| null, slotSize, headroom, tailroom, maxBatch, vnet? }, onBatch)"
 
 /* new Port(options, onBatch) */
 static napi_value port_new(napi_env env, napi_callback_info info) {
@@ -141,6 +152,14 @@ static napi_value port_new(napi_env env, napi_callback_info info) {
   p->headroom = (uint32_t)head;
   p->tailroom = (uint32_t)tail;
   p->max_batch = (uint32_t)batch;
+  if (kind == KIND_TUN && field_i32(env, o, "vnet", 0)) {
+    p->vnet = 1;
+    p->scratch = malloc(TUN_SCRATCH_BYTES);
+    if (!p->scratch) {
+      free(p);
+      return throw_errno(env, "malloc", ENOMEM, "Port");
+    }
+  }
   napi_create_reference(env, slab, 1, &p->slab_ref);
   napi_create_reference(env, meta, 1, &p->meta_ref);
   napi_create_reference(env, stats, 1, &p->stats_ref);
@@ -199,7 +218,10 @@ static napi_value port_poll_now(napi_env env, napi_callback_info info) {
   if (!p) return throw_type(env, "Port.pollNow: not a Port");
   if (p->closed || !p->active) return make_i32(env, 0);
   int n = port_read(p);
-  if (n > 0) port_emit(p, n);
+  if (n > 0) {
+    port_emit(p, n);
+    port_finish_pending(p);
+  }
   return make_i32(env, n > 0 ? n : 0);
 }
 

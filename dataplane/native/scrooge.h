@@ -15,7 +15,7 @@
  *     code/errno/syscall; data-path failures are return values and counters.
  *
  * Meta layout (stride 4 int32 per entry):
- *   TUN read : [offset, length, 0, 0]
+ *   TUN read : [offset, length, 0, 0]  (with offloads: one entry per segment of a super-packet)
  *   UDP read : [offset, length, ifindex (pktinfo, 0 if unknown), addrSlot]
  *              the source sockaddr of entry e is at addrs[addrSlot*32 .. +28)
  *              (several entries share a slot when GRO coalesced them).
@@ -39,6 +39,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "offload.h"
+
 /* Batch sizes: base/constants.ts NATIVE has the same values (test/constants.test.ts). */
 #define META_STRIDE 4
 #define ADDR_STRIDE 32
@@ -58,6 +60,14 @@ enum {
   ST_GRO_MESSAGES,
   ST_OVERFLOW, /* datagrams (or GRO segments) dropped because the batch's meta array was full */
   ST_FOREIGN,  /* netlink messages not from the kernel (another process's unicast), dropped */
+  /* TUN with a virtio-net header (offloads). Reads: */
+  ST_SUPER_READS,  /* reads that carried a GSO super-packet */
+  ST_OFFLOAD_BAD,  /* reads dropped: the virtio header or the packet's headers did not add up */
+  /* Writes (tunWriteBatch's stats argument): */
+  ST_GRO_WRITES,   /* super-packets written (two or more packets coalesced) */
+  ST_GRO_MERGED,   /* packets that went out inside a super-packet */
+  ST_GRO_BAD_CSUM, /* coalescing candidates written alone because a checksum did not verify */
+  ST_WRITE_ERRORS, /* failed write()/writev() calls */
   ST_COUNT
 };
 
@@ -83,7 +93,15 @@ typedef struct {
   uint8_t *addrs;
   size_t addrs_len;
   uint32_t slot_size, headroom, tailroom, max_batch;
+  /* TUN with a virtio-net header: one read's buffer, and the super-packet still being split. */
+  int vnet;
+  uint8_t *scratch;
+  split_plan_t pend;
+  uint32_t pend_next; /* next segment of `pend` to emit; pend.segments when none is pending */
 } port_t;
+
+/* A TUN read's buffer: the virtio header and the largest super-packet (64 KiB), with room to spare. */
+#define TUN_SCRATCH_BYTES (VNET_HDR_LEN + 65536 + 1024)
 
 /* --- napi.c: errors and arguments ---------------------------------------- */
 
@@ -124,6 +142,10 @@ int tun_read_batch(port_t *p);                                      /* tun.c */
 napi_value tun_open(napi_env env, napi_callback_info info);
 napi_value tun_probe_offload(napi_env env, napi_callback_info info);
 napi_value tun_write_batch(napi_env env, napi_callback_info info);
+napi_value tun_segment(napi_env env, napi_callback_info info);
+napi_value tun_coalesce(napi_env env, napi_callback_info info);
+/* Whether a super-packet read earlier still has segments to hand out (the Port calls back again at once). */
+static inline int tun_pending(const port_t *p) { return p->vnet && p->pend_next < p->pend.segments; }
 int udp_read_batch(port_t *p);                                      /* udp.c */
 napi_value udp_open(napi_env env, napi_callback_info info);
 napi_value udp_join_group(napi_env env, napi_callback_info info);
