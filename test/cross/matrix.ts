@@ -7,6 +7,8 @@
  *              in $SCROOGE_CROSS_CACHE, default ~/.cache/scrooge-cross)
  *   prebuild   prebuilds/linux-<arch> is built (scripts/prebuild.mjs) and fresh
  *   cmsg       test/native/cmsg_test.c, cross-compiled, run under qemu
+ *   offload    test/native/offload_test.c (checksum byte order, segmenter and
+ *              coalescer fuzz), cross-compiled, run under qemu
  *   unit       every unit test file but the long protocol SIMULATIONS (ava,
  *              worker threads) under the foreign
  *              Node, loading the prebuilt addon (PREBUILDS_ONLY=1)
@@ -23,7 +25,7 @@
  *
  * Output: TAP-like lines and a last line "N passed, N failed, N skipped".
  * Arguments: architectures to run (default: arm64 arm s390x); `--skip STEP`
- * (cmsg, unit, probe, tunnel; repeatable) leaves a step out, shown as SKIP.
+ * (cmsg, offload, unit, probe, tunnel; repeatable) leaves a step out, shown as SKIP.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -154,11 +156,12 @@ function tapCounts(out: string): { pass: number; fail: number; skip: number } {
   return { pass: oks.length - skips.length, fail: fails.length, skip: skips.length };
 }
 
-function cmsgTest(a: Arch): string {
-  const dir = mkdtempSync(join(tmpdir(), 'scrooge-cmsg-'));
+/** A C test program (TAP output), cross-compiled for `a` and run under qemu. */
+function nativeTest(a: Arch, name: string, sources: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), `scrooge-${name}-`));
   try {
-    const bin = join(dir, 'cmsg_test');
-    execFileSync(a.cc, ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', bin, 'test/native/cmsg_test.c'], {
+    const bin = join(dir, name);
+    execFileSync(a.cc, ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', bin, ...sources], {
       cwd: root,
     });
     const r = spawnSync(a.qemu, ['-L', '/', bin], { encoding: 'utf8' });
@@ -331,7 +334,10 @@ async function main(): Promise<void> {
       )
         continue;
       if (!(await step(`${a.arch}: prebuilt addon`, () => ensurePrebuild(a)))) continue;
-      await maybe('cmsg', `${a.arch}: native cmsg test`, () => cmsgTest(a));
+      await maybe('cmsg', `${a.arch}: native cmsg test`, () => nativeTest(a, 'cmsg_test', ['test/native/cmsg_test.c']));
+      await maybe('offload', `${a.arch}: native offload test`, () =>
+        nativeTest(a, 'offload_test', ['test/native/offload_test.c', 'dataplane/native/offload.c']),
+      );
       await maybe('unit', `${a.arch}: unit tests`, () => unitTests(a, node));
       if (!root_) {
         line('skip', `${a.arch}: probe and tunnel`, 'need root (TUN devices, namespaces)');
