@@ -87,6 +87,23 @@ export const NATIVE = {
   /** Control socket: receive slot (≥ maxControlMessageBytes) and messages per batch. */
   controlSlotBytes: 1024,
   controlBatch: 16,
+  /**
+   * TUN offloads: packets coalesced into one super-packet written to the TUN (the kernel's
+   * UDP_MAX_SEGMENTS); a run also ends at 65,535 bytes, a gap, a flag other than ACK/PSH, or a
+   * packet whose checksum does not verify (written alone, for the kernel to drop).
+   */
+  groMaxSegments: 64,
+  /**
+   * TUN offloads: flows one received batch keeps open for coalescing; a new flow past it closes
+   * the oldest run (written as it is), so a batch of many small flows costs a bounded scan.
+   */
+  groMaxFlows: 16,
+  /**
+   * TUN offloads: each established tunnel's read buffer (one virtio header and the largest
+   * super-packet); a super-packet larger than the batch's free slots is finished in further
+   * batches in the same wake-up.
+   */
+  tunReadBufferBytes: 66_570,
 } as const;
 
 export const LIMITS = {

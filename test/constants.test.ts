@@ -23,4 +23,8 @@ test('the addon defines the batch sizes base/constants.ts gives (one value each 
   t.is(d.get('MAX_IOV'), NATIVE.maxIov);
   t.is(d.get('GSO_MAX_SEGMENTS'), NATIVE.gsoMaxSegments);
   t.is(d.get('GSO_MAX_BYTES'), NATIVE.gsoMaxBytes);
+  t.is(d.get('GRO_MAX_SEGMENTS'), NATIVE.groMaxSegments);
+  t.is(d.get('GRO_MAX_FLOWS'), NATIVE.groMaxFlows);
+  t.is(d.get('TUN_SCRATCH_BYTES'), NATIVE.tunReadBufferBytes);
+  t.is(d.get('TUN_SCRATCH_BYTES'), (d.get('VNET_HDR_LEN') ?? 0) + 65536 + 1024);
 });

@@ -22,7 +22,7 @@ import {
   superPacket,
   TCP,
   VNET,
-} from './helpers/packets.js';
+} from '../tools/packets.js';
 
 const n = native();
 const HEAD = 16;

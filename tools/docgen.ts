@@ -12,7 +12,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SETTINGS } from '../src/config.js';
-import { LIMITS, MTU, PROTOCOL } from '../base/constants.js';
+import { LIMITS, MTU, NATIVE, PROTOCOL } from '../base/constants.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const README_PATH = `${ROOT}README.md`;
@@ -67,12 +67,15 @@ export function limitsTable(): string {
   const reasons = limitReasons();
   const rows = Object.entries(LIMITS).map(([k, v]) => [`\`${k}\``, formatValue(v), cell(reasons.get(k) ?? '')]);
   const mtu = Object.entries(MTU).map(([k, v]) => [`\`mtu.${k}\``, formatValue(v), cell(reasons.get(k) ?? '')]);
+  const nat = Object.entries(NATIVE)
+    .filter(([k]) => /^(gro|tun)/.test(k))
+    .map(([k, v]) => [`\`native.${k}\``, formatValue(v), cell(reasons.get(k) ?? '')]);
   const proto = Object.entries(PROTOCOL).map(([k, v]) => [
     `\`${k}\``,
     formatValue(v),
     cell(`fixed by DESIGN.md: ${reasons.get(k) ?? ''}`),
   ]);
-  return table(['limit', 'value', 'why'], [...rows, ...mtu, ...proto]);
+  return table(['limit', 'value', 'why'], [...rows, ...mtu, ...nat, ...proto]);
 }
 
 export const PARTS: Record<string, () => string> = {

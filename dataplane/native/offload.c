@@ -28,22 +28,28 @@ static inline void put32(uint8_t *p, uint32_t v) {
 /* A host-order checksum value stored as the packet's bytes (the sum was taken in host order). */
 static inline void put_csum(uint8_t *p, uint16_t c) { memcpy(p, &c, 2); }
 
+/* The virtio header is little-endian (tun.c asks for TUNSETVNETLE where the host is big-endian). */
 void vnet_decode(const uint8_t *b, vnet_hdr_t *h) {
   h->flags = b[0];
   h->gso_type = b[1];
-  memcpy(&h->hdr_len, b + 2, 2);
-  memcpy(&h->gso_size, b + 4, 2);
-  memcpy(&h->csum_start, b + 6, 2);
-  memcpy(&h->csum_offset, b + 8, 2);
+  h->hdr_len = (uint16_t)(b[2] | b[3] << 8);
+  h->gso_size = (uint16_t)(b[4] | b[5] << 8);
+  h->csum_start = (uint16_t)(b[6] | b[7] << 8);
+  h->csum_offset = (uint16_t)(b[8] | b[9] << 8);
+}
+
+static inline void put_le16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
 }
 
 void vnet_encode(uint8_t *b, const vnet_hdr_t *h) {
   b[0] = h->flags;
   b[1] = h->gso_type;
-  memcpy(b + 2, &h->hdr_len, 2);
-  memcpy(b + 4, &h->gso_size, 2);
-  memcpy(b + 6, &h->csum_start, 2);
-  memcpy(b + 8, &h->csum_offset, 2);
+  put_le16(b + 2, h->hdr_len);
+  put_le16(b + 4, h->gso_size);
+  put_le16(b + 6, h->csum_start);
+  put_le16(b + 8, h->csum_offset);
 }
 
 /*

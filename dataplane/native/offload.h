@@ -6,8 +6,9 @@
  * test/native/offload_test.c (natively and under qemu for arm and big-endian
  * s390x). Every length comes from the caller's buffer; nothing reads past it.
  *
- * The virtio-net header is the 10-byte legacy struct virtio_net_hdr, in the
- * host's byte order (TUN's default: no TUNSETVNETLE/BE).
+ * The virtio-net header is the 10-byte legacy struct virtio_net_hdr,
+ * little-endian: the host's order on little-endian machines (TUN's default),
+ * and asked for with TUNSETVNETLE on big-endian ones (tun.c).
  */
 #ifndef SCROOGE_OFFLOAD_H
 #define SCROOGE_OFFLOAD_H

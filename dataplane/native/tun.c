@@ -133,6 +133,9 @@ int tun_read_batch(port_t *p) {
 #ifndef IFF_VNET_HDR
 #define IFF_VNET_HDR 0x4000
 #endif
+#ifndef TUNSETVNETLE
+#define TUNSETVNETLE _IOW('T', 220, int)
+#endif
 #ifndef TUN_F_USO4
 #define TUN_F_USO4 0x20
 #define TUN_F_USO6 0x40
@@ -162,6 +165,20 @@ napi_value tun_open(napi_env env, napi_callback_info info) {
     if (!vnet || errno != EINVAL) return throw_errno_close(env, fd, "ioctl(TUNSETIFF)", name);
     vnet = false; /* a kernel without the virtio header: plain packets */
   }
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  /* offload.c reads the header as little-endian: ask for that, or do without offloads */
+  int le = 1;
+  if (vnet && ioctl(fd, TUNSETVNETLE, &le) < 0) {
+    close(fd);
+    fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return throw_errno(env, "open", errno, "/dev/net/tun");
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0);
+    memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) return throw_errno_close(env, fd, "ioctl(TUNSETIFF)", name);
+    vnet = false;
+  }
+#endif
   if (vnet) {
     unsigned long base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
     if (ioctl(fd, TUNSETOFFLOAD, base | TUN_F_USO4 | TUN_F_USO6) == 0) tso = uso = true;

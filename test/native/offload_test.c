@@ -230,9 +230,8 @@ int main(void) {
   vnet_hdr_t h = {1, 4, 74, 1360, 40, 16}, back;
   vnet_encode(raw, &h);
   vnet_decode(raw, &back);
-  uint16_t g;
-  memcpy(&g, raw + 4, 2);
-  check(memcmp(&h, &back, sizeof h) == 0 && g == 1360, "virtio header: host byte order, round trip");
+  check(memcmp(&h, &back, sizeof h) == 0 && raw[4] == (1360 & 255) && raw[5] == 1360 >> 8,
+        "virtio header: little-endian, round trip");
 
   fuzz_split(20000);
   fuzz_coalesce(4000);

@@ -3,7 +3,7 @@
  * reference the native segmenter and coalescer (dataplane/native/offload.c)
  * are tested against.
  */
-import { prng } from '../../tools/prng.js';
+import { prng } from './prng.js';
 
 export interface Flow {
   v6: boolean;
@@ -148,9 +148,9 @@ export interface Vnet {
 
 export const VNET = { NEEDS_CSUM: 1, NONE: 0, TCPV4: 1, TCPV6: 4, UDP_L4: 5 } as const;
 
-const little = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const little = true;
 
-/** The 10-byte header in host byte order (TUN's default). */
+/** The 10-byte header, little-endian (the addon asks TUN for that on big-endian hosts). */
 export function encodeVnet(h: Vnet): Uint8Array {
   const b = new Uint8Array(10);
   const v = new DataView(b.buffer);
