@@ -279,7 +279,10 @@ async function mixedTunnel(a: Arch, node: string, lab: Lab): Promise<string> {
       { stdin: true, env: { PREBUILDS_ONLY: '1' } },
     ),
   ];
-  for (const p of nodes) await p.waitLine((l) => l.includes('"ready"'), 60_000, 'tunnel node ready');
+  const ready: string[] = [];
+  for (const p of nodes) ready.push(await p.waitLine((l) => l.includes('"ready"'), 60_000, 'tunnel node ready'));
+  const vnet = (l: string | undefined) =>
+    (JSON.parse(l ?? '{}') as { offload?: { vnetHdr?: boolean } }).offload?.vnetHdr ? 'on' : 'off';
   const ping = (ns: string, to: string, dev: string) =>
     lab.run(ns, ['ping', '-c', '3', '-i', '0.3', '-W', '5', `${to}%${dev}`], 60_000);
   const there = ping(local, 'fe80::2', 'tx');
@@ -304,7 +307,7 @@ async function mixedTunnel(a: Arch, node: string, lab: Lab): Promise<string> {
   if (back.status !== 0)
     throw new Error(`${a.arch} → x64: ${back.stdout.trim().split('\n').slice(-1).join(' ')}${why}`);
   const rtt = (out: string) => /= [\d.]+\/([\d.]+)\//.exec(out)?.[1] ?? '?';
-  return `3/3 pings each way (rtt ${rtt(there.stdout)} / ${rtt(back.stdout)} ms, outer ${outerA} ⇄ ${outerB}, ${a.bigEndian ? 'GSO/GRO off on the emulated side' : 'GSO/GRO on'})`;
+  return `3/3 pings each way (rtt ${rtt(there.stdout)} / ${rtt(back.stdout)} ms, outer ${outerA} ⇄ ${outerB}, ${a.bigEndian ? 'GSO/GRO off on the emulated side' : 'GSO/GRO on'}, TUN offloads x64 ${vnet(ready[0])} / ${a.arch} ${vnet(ready[1])})`;
 }
 
 async function main(): Promise<void> {
