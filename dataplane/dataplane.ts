@@ -21,13 +21,6 @@ export interface DataplaneOptions extends SharedOptions {
   warm?: { intervalMs: number; holdMs: number };
   /** JIT-compile the packet path at start (default true). */
   prewarm?: boolean;
-  /**
-   * Busy-poll window in µs: after a batch of unicast data, the event loop is
-   * kept from sleeping this long (it polls with timeout 0 through setImmediate
-   * turns), so an answer arriving within the window is read without a wake-up
-   * from sleep. 0 turns it off. Default 0 (measured: see doc/ARCHITECTURE.md).
-   */
-  busyPollUs?: number;
 }
 
 export class Dataplane extends DataplaneContext {
@@ -42,15 +35,12 @@ export class Dataplane extends DataplaneContext {
   private readonly scratchPeer: TunnelCore;
   private readonly scratchBuf = new Uint8Array(HEADER_BYTES + 1420 + TAG_BYTES);
   private readonly scratchMeta = new Int32Array(4);
-  private readonly busyPollMs: number;
-  private busyUntil = 0;
-  private busy = false;
 
   constructor(opts: DataplaneOptions) {
     super(opts);
     this.warmIntervalMs = opts.warm?.intervalMs ?? 1;
     this.warmHoldMs = opts.warm?.holdMs ?? 1000;
-    this.busyPollMs = (opts.busyPollUs ?? 0) / 1000;
+
     this.scratch = new TunnelCore(opts.backend);
     this.scratchPeer = new TunnelCore(opts.backend);
     this.provenScratch();
@@ -86,13 +76,7 @@ export class Dataplane extends DataplaneContext {
   /** Called by tunnels for every data batch: keeps the latency keeper running while traffic flows. */
   override noteActivity(nowMs: number): void {
     this.lastData = nowMs;
-    if (this.busyPollMs > 0) {
-      this.busyUntil = nowMs + this.busyPollMs;
-      if (!this.busy) {
-        this.busy = true;
-        setImmediate(this.spin);
-      }
-    }
+
     if (this.warmTimer === undefined && this.warmIntervalMs > 0) {
       this.warmTimer = setInterval(() => {
         if (this.now() - this.lastData > this.warmHoldMs) {
@@ -105,12 +89,6 @@ export class Dataplane extends DataplaneContext {
       this.warmTimer.unref();
     }
   }
-
-  /** One turn of the busy-poll window: another setImmediate keeps libuv's next poll at timeout 0. */
-  private readonly spin = (): void => {
-    if (this.now() < this.busyUntil) setImmediate(this.spin);
-    else this.busy = false;
-  };
 
   override closed(part: object): void {
     this.tunnels.delete(part as Tunnel);
