@@ -29,7 +29,16 @@ export interface TunnelSocketOptions {
   device?: string;
   /** Called once when the socket fails for good (its tunnels have already been failed). */
   onFailure?: (socket: TunnelSocket, error: ScroogeError) => void;
+  /**
+   * A scratch socket for the latency keeper (dataplane.ts): no file descriptor, nothing
+   * polled or sent; the keeper hands its batch callback a sealed scratch datagram so the
+   * receive path's code stays warm between real packets.
+   */
+  scratch?: boolean;
 }
+
+/** The Port of a scratch socket: nothing to poll. */
+const NO_PORT: NativePort = { start() {}, pollNow: () => 0, close() {} };
 
 export class SocketCounters {
   /** Datagrams (GRO segments counted one by one). */
@@ -65,6 +74,14 @@ export class TunnelSocket {
     this.device = opts.device;
     const n = native();
     this.stats = new Float64Array(n.STATS_SLOTS);
+    if (opts.scratch) {
+      this.fd = -1;
+      this.port = 0;
+      this.gso = false;
+      this.gro = false;
+      this.handle = NO_PORT;
+      return;
+    }
     let udp: { fd: number; port: number; gso: boolean; gro: boolean };
     try {
       udp = n.udpOpen({
@@ -136,6 +153,11 @@ export class TunnelSocket {
   }
 
   // --- receive ----------------------------------------------------------------------------
+
+  /** The latency keeper's entry: a batch of n datagrams already in the shared UDP slab (scratch sockets only). */
+  exerciseBatch(n: number): void {
+    if (this.opts.scratch) this.onBatch(n);
+  }
 
   private readonly onBatch = (n: number): void => {
     if (n < 0) {

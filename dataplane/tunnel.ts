@@ -65,6 +65,12 @@ export interface TunnelOptions {
   onRotation?: (tunnel: Tunnel) => void;
   /** Called once, when the first session became current and the TUN device exists. */
   onEstablished?: (tunnel: Tunnel) => void;
+  /**
+   * A scratch tunnel for the latency keeper (dataplane.ts), on a scratch socket and without a
+   * peer: it never makes a device, never writes one, never sends and never roams; the keeper
+   * runs its real send and receive code on scratch packets.
+   */
+  scratch?: boolean;
 }
 
 export interface TunnelStats {
@@ -178,7 +184,7 @@ export class Tunnel implements SessionReceiver {
    * device could not be made (the tunnel has then failed and is closed).
    */
   establish(): boolean {
-    if (this.device !== undefined) return true;
+    if (this.device !== undefined || this.opts.scratch === true) return true;
     if (this.closed) return false;
     const dp = this.dp;
     const n = native();
@@ -440,6 +446,7 @@ export class Tunnel implements SessionReceiver {
 
   private writeList(buf: Uint8Array, out: Int32Array, k: number, now: number): void {
     const dev = this.device;
+    if (dev === undefined && this.opts.scratch === true) return;
     const written =
       dev === undefined ? 0 : native().tunWriteBatch(dev.fd, buf, out, 0, k, this.writeMode, this.tunStats);
     if (written < k) {
@@ -454,6 +461,7 @@ export class Tunnel implements SessionReceiver {
 
   /** An authenticated packet from a new address: follow the peer (like WireGuard). */
   private checkRoaming(slot: number): void {
+    if (this.opts.scratch === true) return;
     const peer = this.peerBytes;
     const addrs = this.dp.udpAddrs;
     const base = slot * 32;
@@ -472,6 +480,11 @@ export class Tunnel implements SessionReceiver {
     this.setPeer(sa);
     this.dp.log.info('peer endpoint changed', { tun: this.name, endpoint: formatSockaddr(sa) });
     this.opts.onEndpointChange?.(this, sa);
+  }
+
+  /** The latency keeper's entry: a batch of n packets already in the shared TUN slab (scratch tunnels only). */
+  exerciseSend(n: number): void {
+    if (this.opts.scratch === true) this.onTunBatch(n);
   }
 
   // --- stage release (traffic control) --------------------------------------------------------
