@@ -1,6 +1,6 @@
 /*
  * dataplane/native/cmsg.h on the machine it runs on: built by
- * test/native.test.ts (host) and test/cross/matrix.ts (arm64, armv7 and
+ * test/native-c.test.ts (host) and test/cross/matrix.ts (arm64, armv7 and
  * big-endian s390x under qemu). qemu-user passes IP(V6)_PKTINFO, UDP_GRO and
  * UDP_SEGMENT ancillary data through unconverted between a big-endian guest
  * and a little-endian host, so on s390x these values can only be tested
@@ -13,14 +13,8 @@
 #include <stdlib.h>
 
 #include "../../dataplane/native/cmsg.h"
+#include "tap.h"
 
-static int n_test = 0, n_fail = 0;
-
-static void check(int ok, const char *what) {
-  n_test++;
-  if (!ok) n_fail++;
-  printf("%s %d - %s\n", ok ? "ok" : "not ok", n_test, what);
-}
 
 /* Appends one control message as the kernel's put_cmsg() does. */
 static struct cmsghdr *put(struct msghdr *h, struct cmsghdr *at, int level, int type, const void *data, size_t len) {
@@ -98,6 +92,5 @@ int main(void) {
   check(s->cmsg_len == CMSG_LEN(sizeof(uint16_t)), "UDP_SEGMENT: length is CMSG_LEN(2), as the kernel requires");
   check(got == 1420, "UDP_SEGMENT: segment size 1420 as a native u16");
 
-  printf("1..%d\n", n_test);
-  return n_fail == 0 ? 0 : 1;
+  return tap_done();
 }

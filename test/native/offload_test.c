@@ -1,6 +1,6 @@
 /*
  * dataplane/native/offload.c on the machine it runs on: built with
- * AddressSanitizer and UBSan by test/native.test.ts where the compiler has
+ * AddressSanitizer and UBSan by test/native-c.test.ts where the compiler has
  * them, and by test/cross/matrix.ts for arm64, armv7 and big-endian s390x.
  *
  * Checks the checksum against RFC 1071's worked example (byte order), then
@@ -17,14 +17,8 @@
 #include <string.h>
 
 #include "../../dataplane/native/offload.h"
+#include "tap.h"
 
-static int n_test = 0, n_fail = 0;
-
-static void check(int ok, const char *what) {
-  n_test++;
-  if (!ok) n_fail++;
-  printf("%s %d - %s\n", ok ? "ok" : "not ok", n_test, what);
-}
 
 static uint32_t rs = 0x12345678;
 static uint32_t rnd(void) {
@@ -235,6 +229,5 @@ int main(void) {
 
   fuzz_split(20000);
   fuzz_coalesce(4000);
-  printf("1..%d\n", n_test);
-  return n_fail ? 1 : 0;
+  return tap_done();
 }
