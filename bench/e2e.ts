@@ -29,6 +29,7 @@ import { selectBackend } from '../crypto/index.js';
 import { neighbors, startDaemon, waitUp } from '../tools/daemons.js';
 import { hasCommand, isRoot, Lab, type Proc, waitFor } from '../tools/lab.js';
 import { benchOption } from '../tools/args.js';
+import { cpuSeconds, median } from '../tools/measure.js';
 
 const opt = benchOption;
 const SECONDS = Number(opt('seconds', '8'));
@@ -37,7 +38,6 @@ const ONLY = opt('only', '')
   .split(',')
   .filter((s) => s.length > 0);
 const JSON_OUT = opt('json', '');
-const HZ = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 interface Setup {
   /** Address of b reachable through the tunnel (or raw). */
@@ -51,16 +51,6 @@ interface Peer {
   name: string;
   available(): string | undefined; // reason if not
   up(lab: Lab, a: string, b: string, dir: string): Promise<Setup>;
-}
-
-function cpuTicks(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]); // utime + stime (fields 14, 15)
-  } catch {
-    return 0;
-  }
 }
 
 const peers: Peer[] = [
@@ -245,13 +235,6 @@ async function stopAll(lab: Lab, procs: Proc[]): Promise<void> {
   await Promise.all(procs.map((p) => lab.stop(p)));
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  if (s.length === 0) return Number.NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
 function iperf(lab: Lab, a: string, b: string, target: string, streams: number): number {
   const server = lab.spawn(b, ['iperf3', '-s', '-1', '-B', target]);
   try {
@@ -329,12 +312,12 @@ async function main(): Promise<void> {
           lab.run(a, ['ping', '-c', '5', '-i', '0.01', '-q', s.target]);
           const r = results.get(peer.name) ?? { tcp1: [], tcp4: [], rtt: [], cpuPerGB: [] };
           r.rtt.push(idlePing(lab, a, s.target));
-          const t0 = s.pids.reduce((acc, p) => acc + cpuTicks(p), 0);
+          const t0 = s.pids.reduce((acc, p) => acc + cpuSeconds(p), 0);
           const mbit1 = iperf(lab, a, b, s.target, 1);
-          const t1 = s.pids.reduce((acc, p) => acc + cpuTicks(p), 0);
+          const t1 = s.pids.reduce((acc, p) => acc + cpuSeconds(p), 0);
           r.tcp1.push(mbit1);
           const gb = (mbit1 * SECONDS) / 8 / 1000;
-          if (s.pids.length > 0 && gb > 0) r.cpuPerGB.push((t1 - t0) / HZ / gb);
+          if (s.pids.length > 0 && gb > 0) r.cpuPerGB.push((t1 - t0) / gb);
           r.tcp4.push(iperf(lab, a, b, s.target, 4));
           results.set(peer.name, r);
           process.stderr.write(

@@ -14,12 +14,12 @@
  * attack as a fraction of clean (same run), n's CPU (% of one core) and RSS
  * (max), n's drop counters, and whether n survived with its tunnel up.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { neighbors, startDaemon, status, waitUp } from '../tools/daemons.js';
 import { isRoot, Lab, waitFor } from '../tools/lab.js';
+import { cpuSeconds } from '../tools/measure.js';
 import { pcapFrames, udpPayloads } from '../tools/pcap.js';
 import { benchOption } from '../tools/args.js';
 
@@ -27,14 +27,7 @@ const opt = benchOption;
 const TOTAL = Number(opt('total', '1000000'));
 const RATE = Number(opt('rate', '20000'));
 const CLEAN_SECONDS = Number(opt('clean-seconds', '15'));
-const HZ = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const SENDER = fileURLToPath(new URL('./hostile-sender.js', import.meta.url));
-
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);
-}
 
 function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -127,7 +120,7 @@ async function main(): Promise<void> {
 
     // under attack: the transfer runs as long as the attack
     await iperfServer(lab, ns.n as string, '10.88.1.1');
-    const cpu0 = cpuTicks(n.proc.pid);
+    const cpu0 = cpuSeconds(n.proc.pid);
     const t0 = Date.now();
     const sender = lab.spawn(ns.x as string, senderArgs(false));
     const rssStart = rssMB(n.proc.pid);
@@ -148,7 +141,7 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     const wall = (Date.now() - t0) / 1000;
     const alive = n.proc.child.exitCode === null;
-    const cpu = alive ? ((cpuTicks(n.proc.pid) - cpu0) / HZ / wall) * 100 : Number.NaN;
+    const cpu = alive ? ((cpuSeconds(n.proc.pid) - cpu0) / wall) * 100 : Number.NaN;
     const attack = JSON.parse(sender.lines[sender.lines.length - 1] ?? '{}') as {
       sent: number;
       seconds: number;

@@ -12,30 +12,19 @@
  * warmMs, gso, gro) plus `root`: another checkout's directory (its dist/ is run instead),
  * to compare two builds in the same run.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deriveSessionKeys, selectBackend, tunnelKeyPair } from '../crypto/index.js';
 import { benchOption } from '../tools/args.js';
 import { isRoot, Lab } from '../tools/lab.js';
+import { cpuSeconds, median } from '../tools/measure.js';
+import { hexSessionKeys } from '../tools/tunnelnode.js';
 
 const INTERVAL = benchOption('interval', '0.25');
 const COUNT = Number(benchOption('count', '40'));
 const REPEAT = Number(benchOption('repeat', '6'));
 const CONFIGS = JSON.parse(benchOption('configs', '[{}]')) as Array<Record<string, unknown> & { root?: string }>;
 const HERE = fileURLToPath(new URL('../test/fixtures/tunnel-node.js', import.meta.url));
-const HZ = 100;
-
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
-}
 
 async function main(): Promise<void> {
   if (!isRoot()) {
@@ -43,11 +32,6 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const backend = selectBackend('auto').backend;
-  const hex = (k: { sendKey: Uint8Array; recvKey: Uint8Array; sessionId: number }) => ({
-    sendKey: Buffer.from(k.sendKey).toString('hex'),
-    recvKey: Buffer.from(k.recvKey).toString('hex'),
-    sessionId: k.sessionId,
-  });
   const ka = tunnelKeyPair(backend, new Uint8Array(32).fill(1));
   const kb = tunnelKeyPair(backend, new Uint8Array(32).fill(2));
   const lab = new Lab('rtt');
@@ -68,7 +52,7 @@ async function main(): Promise<void> {
             port: isA ? 51850 : 51851,
             peer: { host: isA ? 'fe80::b' : 'fe80::a', port: isA ? 51851 : 51850, scope: isA ? 'va' : 'vb' },
             addresses: [isA ? '10.81.0.1/24' : '10.81.0.2/24'],
-            keys: hex(deriveSessionKeys(backend, isA ? ka : kb, (isA ? kb : ka).publicKey)),
+            keys: hexSessionKeys(deriveSessionKeys(backend, isA ? ka : kb, (isA ? kb : ka).publicKey)),
             role: isA ? 'initiator' : 'responder',
             ...extra,
           });
@@ -78,11 +62,11 @@ async function main(): Promise<void> {
           await pa.waitLine((l) => l.includes('"ready"'), 15_000, 'node a ready');
           await pb.waitLine((l) => l.includes('"ready"'), 15_000, 'node b ready');
           lab.run(a, ['ping', '-c', '5', '-i', '0.01', '-q', '10.81.0.2']);
-          const t0 = cpuTicks(pa.pid) + cpuTicks(pb.pid);
+          const t0 = cpuSeconds(pa.pid) + cpuSeconds(pb.pid);
           const w0 = Date.now();
           const out = lab.run(a, ['ping', '-c', String(COUNT), '-i', INTERVAL, '10.81.0.2'], 600_000).stdout;
           const secs = (Date.now() - w0) / 1000;
-          cpus[i]?.push(((cpuTicks(pa.pid) + cpuTicks(pb.pid) - t0) / HZ / secs / 2) * 100);
+          cpus[i]?.push(((cpuSeconds(pa.pid) + cpuSeconds(pb.pid) - t0) / secs / 2) * 100);
           rtts[i]?.push(median([...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000)));
         } finally {
           await lab.stop(pa);

@@ -18,21 +18,17 @@ import { deriveSessionKeys, tunnelKeyPair } from '../crypto/index.js';
 import { defaultTestBackend, prng } from './helpers/backends.js';
 import { isRoot, Lab, type Proc, pcapFrames, udpPayloads, waitFor } from './helpers/netns.js';
 import { rootTest } from './helpers/root.js';
+import { hexSessionKeys } from '../tools/tunnelnode.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/tunnel-node.js', import.meta.url));
 const backend = defaultTestBackend();
-const hexKeys = (k: { sendKey: Uint8Array; recvKey: Uint8Array; sessionId: number }) => ({
-  sendKey: Buffer.from(k.sendKey).toString('hex'),
-  recvKey: Buffer.from(k.recvKey).toString('hex'),
-  sessionId: k.sessionId,
-});
 function sessionPair(seed: number) {
   const r = prng(seed);
   const a = tunnelKeyPair(backend, r.bytes(32));
   const b = tunnelKeyPair(backend, r.bytes(32));
   return {
-    a: hexKeys(deriveSessionKeys(backend, a, b.publicKey)),
-    b: hexKeys(deriveSessionKeys(backend, b, a.publicKey)),
+    a: hexSessionKeys(deriveSessionKeys(backend, a, b.publicKey)),
+    b: hexSessionKeys(deriveSessionKeys(backend, b, a.publicKey)),
   };
 }
 

@@ -24,6 +24,7 @@ import { defaultTestBackend, prng } from './helpers/backends.js';
 import { hasCommand, isRoot, Lab, type Proc, waitFor } from './helpers/netns.js';
 import { rootTest } from './helpers/root.js';
 import { expectedSha } from './fixtures/traffic.js';
+import { hexSessionKeys } from '../tools/tunnelnode.js';
 
 const NODE = fileURLToPath(new URL('./fixtures/tunnel-node.js', import.meta.url));
 const TRAFFIC = fileURLToPath(new URL('./fixtures/traffic.js', import.meta.url));
@@ -32,11 +33,6 @@ const UDP_SIZES_V4 = '0-1500,1501-9000:37,9001-65507:997,65507';
 const UDP_SIZES_V6 = '0-1500,1501-9000:37,9001-65527:997,65527';
 
 const backend = defaultTestBackend();
-const hex = (k: { sendKey: Uint8Array; recvKey: Uint8Array; sessionId: number }) => ({
-  sendKey: Buffer.from(k.sendKey).toString('hex'),
-  recvKey: Buffer.from(k.recvKey).toString('hex'),
-  sessionId: k.sessionId,
-});
 
 interface TunnelStats {
   offload: { vnetHdr: boolean; tso: boolean; uso: boolean };
@@ -141,8 +137,8 @@ for (const [offA, offB] of COMBOS) {
       const r = prng(offA ? (offB ? 1 : 2) : offB ? 3 : 4);
       const ka = tunnelKeyPair(backend, r.bytes(32));
       const kb = tunnelKeyPair(backend, r.bytes(32));
-      const nodeA = startNode(nsA, true, offA, hex(deriveSessionKeys(backend, ka, kb.publicKey)));
-      const nodeB = startNode(nsB, false, offB, hex(deriveSessionKeys(backend, kb, ka.publicKey)));
+      const nodeA = startNode(nsA, true, offA, hexSessionKeys(deriveSessionKeys(backend, ka, kb.publicKey)));
+      const nodeB = startNode(nsB, false, offB, hexSessionKeys(deriveSessionKeys(backend, kb, ka.publicKey)));
       t.teardown(async () => {
         for (const p of [nodeA, nodeB, echo, tcpServer]) if (p) await lab.stop(p);
         echo = tcpServer = undefined;

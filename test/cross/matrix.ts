@@ -35,6 +35,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deriveSessionKeys, selectBackend, tunnelKeyPair } from '../../crypto/index.js';
 import { isRoot, Lab, type Proc } from '../../tools/lab.js';
+import { hexSessionKeys } from '../../tools/tunnelnode.js';
 
 interface Arch {
   /** process.arch of the foreign Node. */
@@ -240,11 +241,6 @@ async function mixedTunnel(a: Arch, node: string, lab: Lab): Promise<string> {
   const backend = selectBackend('auto').backend;
   const ka = tunnelKeyPair(backend, new Uint8Array(32).fill(1));
   const kb = tunnelKeyPair(backend, new Uint8Array(32).fill(2));
-  const hex = (k: { sendKey: Uint8Array; recvKey: Uint8Array; sessionId: number }) => ({
-    sendKey: Buffer.from(k.sendKey).toString('hex'),
-    recvKey: Buffer.from(k.recvKey).toString('hex'),
-    sessionId: k.sessionId,
-  });
   const fixture = join(root, 'dist/test/fixtures/tunnel-node.js');
   const cfg = (name: string, port: number, peer: string, scope: string, addr: string, keys: object, role: string) =>
     JSON.stringify({
@@ -265,7 +261,15 @@ async function mixedTunnel(a: Arch, node: string, lab: Lab): Promise<string> {
       [
         'node',
         fixture,
-        cfg('tx', 51820, outerB, 'vxa', 'fe80::1/64', hex(deriveSessionKeys(backend, ka, kb.publicKey)), 'initiator'),
+        cfg(
+          'tx',
+          51820,
+          outerB,
+          'vxa',
+          'fe80::1/64',
+          hexSessionKeys(deriveSessionKeys(backend, ka, kb.publicKey)),
+          'initiator',
+        ),
       ],
       { stdin: true },
     ),
@@ -274,7 +278,15 @@ async function mixedTunnel(a: Arch, node: string, lab: Lab): Promise<string> {
       [
         ...qemu(a, node),
         fixture,
-        cfg('tf', 51821, outerA, 'vxb', 'fe80::2/64', hex(deriveSessionKeys(backend, kb, ka.publicKey)), 'responder'),
+        cfg(
+          'tf',
+          51821,
+          outerA,
+          'vxb',
+          'fe80::2/64',
+          hexSessionKeys(deriveSessionKeys(backend, kb, ka.publicKey)),
+          'responder',
+        ),
       ],
       { stdin: true, env: { PREBUILDS_ONLY: '1' } },
     ),
