@@ -10,7 +10,8 @@
  *
  * A configuration is the fixture's config (test/fixtures/tunnel-node.ts: offload, drain,
  * warmMs, gso, gro) plus `root`: another checkout's directory (its dist/ is run instead),
- * to compare two builds in the same run.
+ * to compare two builds in the same run, and `nodeArgs`: options for node itself
+ * (e.g. ["--use-largepages=on"]).
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,8 @@ import { hexSessionKeys } from '../tools/tunnelnode.js';
 const INTERVAL = benchOption('interval', '0.25');
 const COUNT = Number(benchOption('count', '40'));
 const REPEAT = Number(benchOption('repeat', '6'));
-const CONFIGS = JSON.parse(benchOption('configs', '[{}]')) as Array<Record<string, unknown> & { root?: string }>;
+type RttConfig = Record<string, unknown> & { root?: string; nodeArgs?: string[] };
+const CONFIGS = JSON.parse(benchOption('configs', '[{}]')) as RttConfig[];
 const HERE = fileURLToPath(new URL('../test/fixtures/tunnel-node.js', import.meta.url));
 
 async function main(): Promise<void> {
@@ -43,7 +45,7 @@ async function main(): Promise<void> {
     lab.veth(a, 'va', b, 'vb', { addrA: ['fe80::a/64'], addrB: ['fe80::b/64'] });
     for (let rep = 0; rep < REPEAT; rep++) {
       for (const [i, c] of CONFIGS.entries()) {
-        const { root, ...extra } = c;
+        const { root, nodeArgs = [], ...extra } = c;
         const fixture = root ? join(root, 'dist/test/fixtures/tunnel-node.js') : HERE;
         const cfg = (isA: boolean) =>
           JSON.stringify({
@@ -56,8 +58,8 @@ async function main(): Promise<void> {
             role: isA ? 'initiator' : 'responder',
             ...extra,
           });
-        const pa = lab.spawn(a, ['node', fixture, cfg(true)], { stdin: true });
-        const pb = lab.spawn(b, ['node', fixture, cfg(false)], { stdin: true });
+        const pa = lab.spawn(a, ['node', ...nodeArgs, fixture, cfg(true)], { stdin: true });
+        const pb = lab.spawn(b, ['node', ...nodeArgs, fixture, cfg(false)], { stdin: true });
         try {
           await pa.waitLine((l) => l.includes('"ready"'), 15_000, 'node a ready');
           await pb.waitLine((l) => l.includes('"ready"'), 15_000, 'node b ready');
