@@ -38,7 +38,7 @@ export interface TunnelSocketOptions {
 }
 
 /** The Port of a scratch socket: nothing to poll. */
-const NO_PORT: NativePort = { start() {}, pollNow: () => 0, close() {} };
+const NO_PORT: NativePort = { start() {}, pollNow: () => 0, readNow: () => 0, close() {} };
 
 export class SocketCounters {
   /** Datagrams (GRO segments counted one by one). */

@@ -73,6 +73,12 @@ export interface NativePort {
   start(): void;
   /** Reads one batch now (non-blocking); calls the callback synchronously if there was one. */
   pollNow(): number;
+  /**
+   * Reads one batch now without calling back (the caller handles it); `more`: only the rest of a
+   * super-packet the last batch could not hold. Returns the count (0: nothing, or an error the
+   * next readiness reports).
+   */
+  readNow(more: boolean): number;
   /** Stops polling and closes the fd (after libuv releases it). */
   close(): void;
 }

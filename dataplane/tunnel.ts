@@ -424,7 +424,7 @@ export class Tunnel implements SessionReceiver {
       this.writeList(slab, out, k, now);
       // The kernel often answers inside the write (ICMP echo, TCP ACKs): send the answer
       // from this same wake-up instead of another trip through the event loop.
-      if (dp.drainAfterWrite) this.tunPort?.pollNow();
+      if (dp.drainAfterWrite) this.drainTun();
       if (unicast) dp.noteActivity(now);
     }
     if (stage?.endBatch) stage.endBatch(now);
@@ -442,6 +442,13 @@ export class Tunnel implements SessionReceiver {
         staleSession: c.dropStaleSession,
       });
     }
+  }
+
+  /** Reads and sends what the kernel answered inside the TUN write (a JS call, not a callback from C). */
+  private drainTun(): void {
+    const port = this.tunPort;
+    if (port === undefined) return;
+    for (let n = port.readNow(false); n > 0; n = port.readNow(true)) this.onTunBatch(n);
   }
 
   private writeList(buf: Uint8Array, out: Int32Array, k: number, now: number): void {

@@ -225,6 +225,25 @@ static napi_value port_poll_now(napi_env env, napi_callback_info info) {
   return make_i32(env, n > 0 ? n : 0);
 }
 
+/*
+ * readNow(more) -> count: reads one batch right now (non-blocking) into the
+ * slab and returns the count WITHOUT calling back: the caller handles it
+ * itself (a JS-to-JS call instead of C calling into JS). more = true reads
+ * only the rest of a super-packet the last batch could not hold (0 if none).
+ */
+static napi_value port_read_now(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value self, arg;
+  port_t *p;
+  bool more = false;
+  if (napi_get_cb_info(env, info, &argc, &arg, &self, NULL) != napi_ok || napi_unwrap(env, self, (void **)&p) != napi_ok)
+    return throw_type(env, "Port.readNow: not a Port");
+  if (argc > 0) napi_get_value_bool(env, arg, &more);
+  if (p->closed || !p->active || (more && !tun_pending(p))) return make_i32(env, 0);
+  int n = port_read(p);
+  return make_i32(env, n > 0 ? n : 0);
+}
+
 /* Closes the poll handle and the fd (asynchronously, after libuv lets go). */
 static napi_value port_close_js(napi_env env, napi_callback_info info) {
   port_t *p = unwrap(env, info);
@@ -233,14 +252,15 @@ static napi_value port_close_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* The Port class: start(), pollNow(), close(). */
+/* The Port class: start(), pollNow(), readNow(), close(). */
 napi_value port_define(napi_env env) {
   napi_property_descriptor methods[] = {
       {"start", NULL, port_start, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, port_close_js, NULL, NULL, NULL, napi_default_method, NULL},
       {"pollNow", NULL, port_poll_now, NULL, NULL, NULL, napi_default_method, NULL},
+      {"readNow", NULL, port_read_now, NULL, NULL, NULL, napi_default_method, NULL},
   };
   napi_value cls;
-  napi_define_class(env, "Port", NAPI_AUTO_LENGTH, port_new, NULL, 3, methods, &cls);
+  napi_define_class(env, "Port", NAPI_AUTO_LENGTH, port_new, NULL, sizeof methods / sizeof methods[0], methods, &cls);
   return cls;
 }
