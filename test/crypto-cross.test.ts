@@ -1,5 +1,6 @@
 import anyTest, { type Implementation, type TestFn } from 'ava';
 import { createJsBackend } from '../crypto/purejs.js';
+import { createSodiumBackend, loadRawAead, loadSodium } from '../crypto/sodium.js';
 import { prng, sodiumBackend, toHex } from './helpers/backends.js';
 
 const maybeSodium = sodiumBackend();
@@ -61,4 +62,33 @@ test('sodium and js agree byte for byte: ChaCha20-Poly1305 (1000 random cases)',
     t.true(sodium.open(key, nonce, ad, d2, t2));
     t.is(toHex(d2), toHex(plain));
   }
+});
+
+test("sodium's raw AEAD binding loads and agrees with its checked API here; both refuse forgeries alike", (t) => {
+  const api = loadSodium();
+  t.truthy(loadRawAead(api), 'the data path would fall back to the checked (slower) wrappers');
+  const checked = createSodiumBackend(api, undefined);
+  const r = prng(0x5eed04);
+  for (let i = 0; i < 200; i++) {
+    const key = r.bytes(32);
+    const nonce = r.bytes(12);
+    const ad = r.bytes(16);
+    const plain = r.bytes(r.int(1500));
+    const d1 = Uint8Array.from(plain);
+    const t1 = new Uint8Array(16);
+    sodium.seal(key, nonce, ad, d1, t1);
+    const d2 = Uint8Array.from(plain);
+    const t2 = new Uint8Array(16);
+    checked.seal(key, nonce, ad, d2, t2);
+    t.is(toHex(t1), toHex(t2));
+    const bad = Uint8Array.from(t1);
+    const at = r.int(16);
+    bad[at] = (bad[at] as number) ^ (1 << r.int(8));
+    t.false(sodium.open(key, nonce, ad, Uint8Array.from(d1), bad));
+    t.false(checked.open(key, nonce, ad, Uint8Array.from(d1), bad));
+    t.true(checked.open(key, nonce, ad, d1, t1));
+    t.is(toHex(d1), toHex(plain));
+  }
+  // a wrong-sized tag never reaches the raw binding (it would abort): the checked API throws instead
+  t.throws(() => sodium.seal(r.bytes(32), r.bytes(12), r.bytes(16), new Uint8Array(8), new Uint8Array(15)));
 });
