@@ -39,8 +39,7 @@ export class Dataplane extends DataplaneContext {
   private readonly scratchBuf = new Uint8Array(HEADER_BYTES + TAG_BYTES);
   private scratchSession = 0;
   private scratchProvenMs = 0;
-  /** Scratch passes the latency keeper has run (for tests and diagnostics). */
-  keeperPasses = 0;
+  private passes = 0;
 
   constructor(opts: DataplaneOptions) {
     super(opts);
@@ -75,6 +74,11 @@ export class Dataplane extends DataplaneContext {
     this.scratchPeer.ackDue = false;
     this.scratchTunnel.tick(nowMs); // the socket's index follows the session
     this.scratchProvenMs = nowMs;
+  }
+
+  /** Scratch passes the latency keeper has run (for tests and diagnostics). */
+  get keeperPasses(): number {
+    return this.passes;
   }
 
   /** Runs the packet path on scratch data until V8 has optimized it. */
@@ -126,7 +130,7 @@ export class Dataplane extends DataplaneContext {
         // right after the I/O callbacks, so a keeper pass now would lengthen the wake-up that
         // carried the packet and delay whoever that packet woke on this CPU (ping, the peer).
         if (idle < this.warmIntervalMs) return;
-        this.keeperPasses++;
+        this.passes++;
         this.exercise(64);
       }, this.warmIntervalMs);
       this.warmTimer.unref();

@@ -209,9 +209,9 @@ static napi_value port_start(napi_env env, napi_callback_info info) {
 
 /*
  * Reads one batch right now (non-blocking) and calls the callback with it
- * synchronously if anything was there. Returns the count. Used right after a
- * TUN write: the kernel often answers inside the write (ping, TCP ACKs), and
- * draining now saves an event-loop round trip on the latency path.
+ * synchronously if anything was there. Returns the count. For callers that
+ * want the callback without waiting for readiness (the cross-architecture
+ * probe); the tunnel drains after a TUN write with readNow instead.
  */
 static napi_value port_poll_now(napi_env env, napi_callback_info info) {
   port_t *p = unwrap(env, info);
