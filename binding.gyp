@@ -9,9 +9,12 @@
         "dataplane/native/tun.c",
         "dataplane/native/udp.c",
         "dataplane/native/offload.c",
-        "dataplane/native/link.c"
+        "dataplane/native/link.c",
+        "dataplane/native/express.c",
+        "dataplane/native/aead.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+      "libraries": ["-ldl"],
       "conditions": [["OS!='linux'", { "type": "none" }]]
     }
   ]

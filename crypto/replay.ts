@@ -27,19 +27,24 @@ export const REPLAY_WINDOW = RING_BITS - WORD_BITS;
 export const COUNTER_ACCEPT_LIMIT = 2 ** 53 - 2 ** 4 - 1;
 
 export class ReplayWindow {
-  private last = 0;
-  private readonly ring = new Uint32Array(RING_WORDS);
+  /**
+   * [highest counter accepted so far (0 before any)], and the ring: typed arrays, so the native
+   * lone-packet path (dataplane/native/express.c) checks and moves the same window in place.
+   */
+  readonly mark = new Float64Array(1);
+  readonly ring = new Uint32Array(RING_WORDS);
 
   /** Highest counter accepted so far (0 before any). */
   get highest(): number {
-    return this.last;
+    return this.mark[0] as number;
   }
 
   /** True if `n` would be accepted (not yet seen, not too old). No state change. */
   check(n: number): boolean {
     if (!(n >= 0 && n < COUNTER_ACCEPT_LIMIT) || !Number.isInteger(n)) return false;
-    if (n > this.last) return true;
-    if (this.last - n > REPLAY_WINDOW) return false;
+    const last = this.mark[0] as number;
+    if (n > last) return true;
+    if (last - n > REPLAY_WINDOW) return false;
     const word = Math.floor(n / WORD_BITS) % RING_WORDS;
     const bit = 1 << (n % WORD_BITS);
     return ((this.ring[word] as number) & bit) === 0;
@@ -52,12 +57,13 @@ export class ReplayWindow {
   accept(n: number): boolean {
     if (!(n >= 0 && n < COUNTER_ACCEPT_LIMIT) || !Number.isInteger(n)) return false;
     const index = Math.floor(n / WORD_BITS);
-    if (n > this.last) {
-      const current = Math.floor(this.last / WORD_BITS);
+    const last = this.mark[0] as number;
+    if (n > last) {
+      const current = Math.floor(last / WORD_BITS);
       const diff = Math.min(index - current, RING_WORDS);
       for (let i = 1; i <= diff; i++) this.ring[(current + i) % RING_WORDS] = 0;
-      this.last = n;
-    } else if (this.last - n > REPLAY_WINDOW) {
+      this.mark[0] = n;
+    } else if (last - n > REPLAY_WINDOW) {
       return false;
     }
     const word = index % RING_WORDS;

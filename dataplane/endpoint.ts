@@ -133,6 +133,11 @@ export class TunnelSocket {
     }
   }
 
+  /** The polled socket (the native lone-packet path of its tunnels registers with it). */
+  get nativePort(): NativePort {
+    return this.handle;
+  }
+
   // --- the session index ------------------------------------------------------------------
 
   /** May `t` take session id `id` here (no other tunnel holds it)? */
@@ -262,7 +267,8 @@ export class TunnelSocket {
       gro: this.gro,
       tunnels: this.tunnels.size,
       sessions: this.bySession.size,
-      counters: { ...this.counters },
+      // datagrams the native lone-packet path took never reached onBatch's count
+      counters: { ...this.counters, rxDatagrams: this.counters.rxDatagrams + (u[PortStat.express] as number) },
       wakeups: u[PortStat.wakeups] as number,
       errors: u[PortStat.readErrors] as number,
       truncated: u[PortStat.truncated] as number,

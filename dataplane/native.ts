@@ -41,6 +41,8 @@ export const PortStat = {
   groBadChecksum: 13,
   /** tunWriteBatch: failed write()/writev() calls. */
   writeErrors: 14,
+  /** UDP: datagrams the native lone-packet path took (Express). */
+  express: 15,
 } as const;
 
 /** tunWriteBatch modes: plain packets; a virtio header with TCP coalescing; and UDP coalescing too. */
@@ -83,6 +85,53 @@ export interface NativePort {
   close(): void;
 }
 
+/** What Express.arm needs of a tunnel's current session (see dataplane/native/express.c). */
+export interface ExpressSession {
+  id: number;
+  sendKey: Uint8Array;
+  recvKey: Uint8Array;
+  /** Session.tx: [next send counter], counted on in place. */
+  sendCounter: Float64Array;
+  /** The session's ReplayWindow arrays and width. */
+  replayMark: Float64Array;
+  replayRing: Uint32Array;
+  replayWindow: number;
+  /** The session may not be used at or after this time (dp.now() ms), nor beyond sendLimit messages. */
+  expiresMs: number;
+  sendLimit: number;
+  /** The peer's encoded sockaddr: datagrams from elsewhere are left to JS (roaming). */
+  peer: Uint8Array;
+  /** dp.now() minus the addon's monotonic clock (uv_hrtime) in ms. */
+  clockOffsetMs: number;
+  /** Directions the native path may take (false where traffic control has a stage). */
+  rx: boolean;
+  tx: boolean;
+  /** Read the TUN right after a write (the kernel's answer leaves in the same wake-up). */
+  drain: boolean;
+}
+
+/**
+ * A tunnel's native lone-packet path: while armed, a wake-up that brings one packet of the
+ * tunnel is handled in C with the tunnel's shared state (counters: TunnelCounters.slots).
+ */
+export interface NativeExpress {
+  arm(udp: NativePort, tun: NativePort, session: ExpressSession): void;
+  disarm(): void;
+  readonly armed: boolean;
+}
+
+export interface ExpressClass {
+  new (counters: Float64Array): NativeExpress;
+  /** null when the native AEAD works here, else why not. */
+  available(): string | null;
+  /** The native AEAD in place (tests cross-check it with libsodium): seal writes tag; open checks it. */
+  aead(seal: boolean, key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean;
+  /** The shared counter slots, in the addon's order. */
+  readonly SLOTS: readonly string[];
+  /** The OpenSSL version the AEAD comes from ('' when unavailable). */
+  readonly AEAD: string;
+}
+
 export interface UdpOpenOptions {
   family: 4 | 6;
   /** Bind address bytes (4 or 16); any address when omitted. */
@@ -103,6 +152,7 @@ export interface UdpOpenOptions {
 
 export interface NativeApi {
   Port: new (options: PortOptions, onBatch: (count: number) => void) => NativePort;
+  Express: ExpressClass;
   /** Opens (creates) a TUN device; with offload, a virtio-net header and TSO/USO where the kernel has them. */
   tunOpen(
     name: string,

@@ -86,7 +86,8 @@ export class Session {
   readonly sendKey: Uint8Array;
   readonly recvKey: Uint8Array;
   readonly createdMs: number;
-  sendCounter = 0;
+  /** [the next send counter]: a typed array, so the native lone-packet path counts on in place. */
+  readonly tx = new Float64Array(1);
   readonly replay = new ReplayWindow();
 
   constructor(keys: SessionKeys, createdMs: number) {
@@ -95,26 +96,88 @@ export class Session {
     this.recvKey = keys.recvKey;
     this.createdMs = createdMs;
   }
+
+  get sendCounter(): number {
+    return this.tx[0] as number;
+  }
+
+  set sendCounter(n: number) {
+    this.tx[0] = n;
+  }
 }
 
-export class TunnelCounters {
-  txPackets = 0;
-  txBytes = 0; // inner (payload) bytes
-  txWireBytes = 0; // UDP payload bytes (payload + 32)
-  txKeepalives = 0;
-  rxPackets = 0;
-  rxBytes = 0;
-  rxWireBytes = 0;
-  rxKeepalives = 0;
-  dropMalformed = 0;
-  dropBadTag = 0;
-  dropReplay = 0;
-  dropStaleSession = 0;
-  dropNoSession = 0; // tx with no usable session
-  dropQueueFull = 0;
-  dropDeviceError = 0; // TUN write failed
-  dropSendError = 0; // UDP send failed
-  rotations = 0;
+/**
+ * The slots of a tunnel's shared counters, in the order of the addon's
+ * express_slot_names (test/express.test.ts compares them): the counters,
+ * then two timestamps TunnelCore reads through accessors.
+ */
+export const COUNTER_NAMES = [
+  'txPackets',
+  'txBytes', // inner (payload) bytes
+  'txWireBytes', // UDP payload bytes (payload + 32)
+  'txKeepalives',
+  'rxPackets',
+  'rxBytes',
+  'rxWireBytes',
+  'rxKeepalives',
+  'dropMalformed',
+  'dropBadTag',
+  'dropReplay',
+  'dropStaleSession',
+  'dropNoSession', // tx with no usable session
+  'dropQueueFull',
+  'dropDeviceError', // TUN write failed
+  'dropSendError', // UDP send failed
+  'rotations',
+  'fastRxPackets', // datagrams the native lone-packet path took (included in the rx counters)
+  'fastTxPackets', // packets it sent (included in the tx counters)
+] as const;
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export const SHARED_SLOTS = [...COUNTER_NAMES, 'lastSendMs', 'lastAuthRecvMs'] as const;
+const LAST_SEND = COUNTER_NAMES.length;
+const LAST_AUTH_RECV = COUNTER_NAMES.length + 1;
+
+/** A class whose number properties `names` are slots of one Float64Array (`slots`). */
+function slotRecord<const N extends readonly string[]>(
+  names: N,
+): new () => Record<N[number], number> & { readonly slots: Float64Array } {
+  class Slots {
+    readonly slots = new Float64Array(names.length + 2);
+  }
+  names.forEach((name, i) => {
+    Object.defineProperty(Slots.prototype, name, {
+      get(this: Slots): number {
+        return this.slots[i] as number;
+      },
+      set(this: Slots, v: number) {
+        this.slots[i] = v;
+      },
+      enumerable: true,
+    });
+  });
+  return Slots as unknown as new () => Record<N[number], number> & { readonly slots: Float64Array };
+}
+
+/**
+ * A tunnel's counters. Their storage (`slots`, with lastSendMs and
+ * lastAuthRecvMs after them) is shared with the native lone-packet path,
+ * which counts the packets it handles in the same places.
+ */
+export class TunnelCounters extends slotRecord(COUNTER_NAMES) {
+  constructor() {
+    super();
+    this.slots[LAST_SEND] = Number.NEGATIVE_INFINITY;
+    this.slots[LAST_AUTH_RECV] = Number.NEGATIVE_INFINITY;
+  }
+
+  /** A plain copy (for status output). */
+  toRecord(): Record<CounterName, number> {
+    const r = {} as Record<CounterName, number>;
+    COUNTER_NAMES.forEach((name, i) => {
+      r[name] = this.slots[i] as number;
+    });
+    return r;
+  }
 }
 
 export interface TickResult {
@@ -145,10 +208,6 @@ export class TunnelCore {
   ackDue = false;
   /** When the last probe went out. */
   lastProbeMs = Number.NEGATIVE_INFINITY;
-  /** When we last sent anything (data or keepalive). */
-  lastSendMs = Number.NEGATIVE_INFINITY;
-  /** When we last received an authenticated packet. */
-  lastAuthRecvMs = Number.NEGATIVE_INFINITY;
   /** When the last session was installed (the dead timer runs from here too). */
   lastInstallMs = Number.NEGATIVE_INFINITY;
   readonly counters = new TunnelCounters();
@@ -156,6 +215,24 @@ export class TunnelCore {
   private readonly ad = new Uint8Array(HEADER_BYTES);
 
   constructor(private readonly aead: Pick<CryptoBackend, 'seal' | 'open'>) {}
+
+  /** When we last sent anything (data or keepalive). */
+  get lastSendMs(): number {
+    return this.counters.slots[LAST_SEND] as number;
+  }
+
+  set lastSendMs(ms: number) {
+    this.counters.slots[LAST_SEND] = ms;
+  }
+
+  /** When we last received an authenticated packet. */
+  get lastAuthRecvMs(): number {
+    return this.counters.slots[LAST_AUTH_RECV] as number;
+  }
+
+  set lastAuthRecvMs(ms: number) {
+    this.counters.slots[LAST_AUTH_RECV] = ms;
+  }
 
   /**
    * Installs a freshly negotiated session as `pending` (replacing an older

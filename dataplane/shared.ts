@@ -36,6 +36,12 @@ export interface SharedOptions {
    * before writing. The wire does not change.
    */
   tunOffload?: boolean;
+  /**
+   * The native lone-packet path (default true): a wake-up that brings one packet of an
+   * established tunnel without traffic control is handled in C (dataplane/native/express.c).
+   * Off when the addon has no native AEAD, and with an injected clock (`now`).
+   */
+  fastPath?: boolean;
 }
 
 function align(n: number, to: number): number {
@@ -73,6 +79,10 @@ export abstract class DataplaneContext {
   readonly lastSlot = new Int32Array(1);
   readonly drainAfterWrite: boolean;
   readonly tunOffload: boolean;
+  /** Whether tunnels arm the native lone-packet path (fastPath, the native AEAD, the default clock). */
+  readonly fastPath: boolean;
+  /** Why the native lone-packet path is off ('' when on). */
+  readonly fastPathOff: string;
 
   constructor(opts: SharedOptions) {
     this.drainAfterWrite = opts.drainAfterWrite ?? true;
@@ -90,6 +100,16 @@ export abstract class DataplaneContext {
     // UDP GRO delivers up to 64 KiB per message
     this.udpSlot = this.wantGro ? NATIVE.groSlotBytes : align(this.maxMtu + TUNNEL_OVERHEAD + 64, 64);
     const n = native();
+    const noAead = n.Express.available();
+    this.fastPathOff =
+      opts.fastPath === false
+        ? 'turned off'
+        : noAead !== null
+          ? noAead
+          : opts.now !== undefined
+            ? 'an injected clock'
+            : '';
+    this.fastPath = this.fastPathOff === '';
     this.tunSlab = new Uint8Array(this.tunSlot * this.tunBatch);
     this.tunMeta = new Int32Array(this.tunBatch * n.META_STRIDE);
     const udpEntries = this.udpBatch * (this.wantGro ? 64 : 1);

@@ -27,9 +27,27 @@ import { DataplaneError } from './errors.js';
 import type { DataplaneContext, SessionReceiver } from './shared.js';
 import type { TunnelSocket } from './endpoint.js';
 import { type InterfaceAddress, NO_OFFLOAD, openTunDevice, type TunDevice, type TunOffload } from './link.js';
-import { KIND_TUN, type NativePort, native, nativeError, PortStat, TunWrite, type TunWriteMode } from './native.js';
+import {
+  KIND_TUN,
+  type NativeExpress,
+  type NativePort,
+  native,
+  nativeError,
+  PortStat,
+  TunWrite,
+  type TunWriteMode,
+} from './native.js';
 import { anyUnicast, HEADER_BYTES, TAG_BYTES, TUNNEL_OVERHEAD } from './packet.js';
-import { adoptControlEndpoint, type SessionKeys, type TickResult, TunnelCore } from './session.js';
+import { REPLAY_WINDOW } from '../crypto/index.js';
+import {
+  adoptControlEndpoint,
+  REJECT_AFTER_MESSAGES,
+  REJECT_AFTER_MS,
+  type Session,
+  type SessionKeys,
+  type TickResult,
+  TunnelCore,
+} from './session.js';
 import { decodeSockaddr, encodeSockaddr, formatSockaddr, type SockAddr, toMapped6 } from './sockaddr.js';
 
 /** Int32 entries per packet in the meta arrays: offset, length, interface, address slot. */
@@ -84,6 +102,8 @@ export interface TunnelStats {
   gro: boolean;
   /** The TUN device's offloads (all false until established, or with --no-tun-offload). */
   offload: TunOffload;
+  /** Whether the native lone-packet path is armed (see doc/ARCHITECTURE.md). */
+  fastPath: boolean;
   counters: Record<string, number>;
   lastAuthRecvMs: number;
   sessions: { current: number | null; previous: number | null; pending: number | null; currentAgeMs: number | null };
@@ -147,6 +167,13 @@ export class Tunnel implements SessionReceiver {
   private pendingCount = 0;
   /** How packets are written to the device (tunWriteBatch's mode). */
   private writeMode: TunWriteMode = TunWrite.plain;
+  /** The native lone-packet path (undefined when the data plane runs without it). */
+  private readonly express: NativeExpress | undefined;
+  /** What it is armed with (session undefined: disarmed). */
+  private xSession: Session | undefined;
+  private xPeer: Uint8Array | undefined;
+  private xRx = false;
+  private xTx = false;
 
   constructor(dp: DataplaneContext, opts: TunnelOptions) {
     if (opts.socket.closed) throw new DataplaneError('ERR_SOCKET', `${opts.name}: the tunnel socket is closed`);
@@ -158,6 +185,7 @@ export class Tunnel implements SessionReceiver {
     this.core = new TunnelCore(dp.backend);
     this.tunStats = new Float64Array(native().STATS_SLOTS);
     this.pendingOut = new Int32Array(dp.tunBatch * META);
+    if (dp.fastPath && opts.scratch !== true) this.express = new (native().Express)(this.core.counters.slots);
     this.socket.tunnels.add(this);
     if (opts.peer) this.setPeer(opts.peer);
   }
@@ -225,6 +253,7 @@ export class Tunnel implements SessionReceiver {
     this.tunPort = port;
     const o = device.offload;
     this.writeMode = !o.vnetHdr ? TunWrite.plain : o.uso ? TunWrite.vnetUdp : TunWrite.vnet;
+    this.syncExpress();
     this.opts.onEstablished?.(this);
     return true;
   }
@@ -233,6 +262,60 @@ export class Tunnel implements SessionReceiver {
   setPeer(peer: SockAddr): void {
     this.peer = peer;
     this.peerBytes = encodeSockaddr(toMapped6(peer));
+    this.syncExpress();
+  }
+
+  /**
+   * Arms the native lone-packet path with the current session, or disarms it, as the tunnel's
+   * state says: armed only while the device is up, the current session is proven and the peer
+   * known, for the directions traffic control has no stage in. Cheap when nothing changed;
+   * called wherever one of these changes (sessions, peer, device, stages, close).
+   */
+  syncExpress(): void {
+    const x = this.express;
+    if (x === undefined) return;
+    const s = this.core.current;
+    const peer = this.peerBytes;
+    const tun = this.tunPort;
+    const rx = this.ingress === null;
+    const tx = this.egress === null;
+    if (this.closed || s === undefined || peer === undefined || tun === undefined || !(rx || tx)) {
+      if (this.xSession !== undefined) x.disarm();
+      this.xSession = undefined;
+      return;
+    }
+    if (s === this.xSession && peer === this.xPeer && rx === this.xRx && tx === this.xTx) return;
+    const dp = this.dp;
+    try {
+      x.arm(this.socket.nativePort, tun, {
+        id: s.id,
+        sendKey: s.sendKey,
+        recvKey: s.recvKey,
+        sendCounter: s.tx,
+        replayMark: s.replay.mark,
+        replayRing: s.replay.ring,
+        replayWindow: REPLAY_WINDOW,
+        expiresMs: s.createdMs + REJECT_AFTER_MS,
+        sendLimit: REJECT_AFTER_MESSAGES,
+        peer,
+        clockOffsetMs: dp.now() - Number(process.hrtime.bigint()) / 1e6,
+        rx,
+        tx,
+        drain: dp.drainAfterWrite,
+      });
+    } catch (e) {
+      // (an id another tunnel of the socket holds cannot happen: the socket's index refuses it)
+      this.xSession = undefined;
+      dp.ratelog.emit('warn', `${this.name}:express`, dp.now(), 'native lone-packet path not armed', {
+        tun: this.name,
+        reason: (e as Error).message,
+      });
+      return;
+    }
+    this.xSession = s;
+    this.xPeer = peer;
+    this.xRx = rx;
+    this.xTx = tx;
   }
 
   /**
@@ -311,6 +394,11 @@ export class Tunnel implements SessionReceiver {
   }
 
   private reindex(): void {
+    this.reindexIds();
+    this.syncExpress();
+  }
+
+  private reindexIds(): void {
     const before = this.ids;
     const core = this.core;
     // the common case (every tick): nothing changed, nothing allocated
@@ -567,7 +655,8 @@ export class Tunnel implements SessionReceiver {
       gso: this.gso,
       gro: this.gro,
       offload: this.device?.offload ?? NO_OFFLOAD,
-      counters: { ...c },
+      fastPath: this.express?.armed ?? false,
+      counters: c.toRecord(),
       lastAuthRecvMs: this.core.lastAuthRecvMs,
       sessions: {
         current: this.core.current?.id ?? null,

@@ -28,6 +28,7 @@ static napi_value errno_name_js(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "Port", port_define(env));
+  napi_set_named_property(env, exports, "Express", express_define(env));
   struct {
     const char *name;
     napi_callback fn;

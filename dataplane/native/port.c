@@ -51,6 +51,7 @@ static void port_stop_polling(port_t *p) {
 static void port_close(port_t *p) {
   if (p->closed) return;
   p->closed = 1;
+  express_port_closed(p);
   port_stop_polling(p);
   if (!p->finalized) port_release_js(p); /* (in a finalizer the env must not be touched; port_free does it) */
   uv_close((uv_handle_t *)&p->poll, on_handle_closed);
@@ -89,7 +90,7 @@ static void port_emit(port_t *p, int32_t n) {
   napi_close_handle_scope(env, scope);
 }
 
-static int port_read(port_t *p) { return p->kind == KIND_UDP ? udp_read_batch(p) : tun_read_batch(p); }
+int port_read(port_t *p) { return p->kind == KIND_UDP ? udp_read_batch(p) : tun_read_batch(p); }
 
 /* The rest of a super-packet that did not fit the batch: more batches now, not at the next readiness. */
 static void port_finish_pending(port_t *p) {
@@ -98,6 +99,11 @@ static void port_finish_pending(port_t *p) {
     if (n <= 0) break;
     port_emit(p, n);
   }
+}
+
+void port_deliver(port_t *p, int n) {
+  port_emit(p, n);
+  port_finish_pending(p);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -112,6 +118,10 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   int n = port_read(p);
   if (n == 0) return;
   if (n < 0) port_stop_polling(p); /* a persistent error would spin the loop: let JS decide */
+  /* a lone packet of an armed tunnel: no JS at all (express.c) */
+  else if (n == 1 && (p->kind == KIND_UDP ? p->xt && express_receive(p)
+                                          : p->express && !tun_pending(p) && express_send(p->express, p)))
+    return;
   port_emit(p, n);
   port_finish_pending(p);
 }
@@ -119,6 +129,16 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 #define PORT_USAGE                                                                                   \
   "new Port({ kind, fd, slab: Uint8Array, meta: Int32Array, stats: Float64Array, addrs: Uint8Array " \
   "| null, slotSize, headroom, tailroom, maxBatch, vnet? }, onBatch)"
+
+static const napi_type_tag PORT_TAG = {0x73637267706f7274ULL, 0x9b1d4c2e5f0a7d31ULL};
+
+port_t *port_of(napi_env env, napi_value v) {
+  bool tagged = false;
+  port_t *p;
+  if (napi_check_object_type_tag(env, v, &PORT_TAG, &tagged) != napi_ok || !tagged) return NULL;
+  if (napi_unwrap(env, v, (void **)&p) != napi_ok) return NULL;
+  return p->closed ? NULL : p;
+}
 
 /* new Port(options, onBatch) */
 static napi_value port_new(napi_env env, napi_callback_info info) {
@@ -183,6 +203,7 @@ static napi_value port_new(napi_env env, napi_callback_info info) {
     port_close(p);
     return throw_type(env, "Port: wrap failed");
   }
+  napi_type_tag_object(env, self, &PORT_TAG);
   return self;
 }
 

@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "offload.h"
 
@@ -68,8 +69,48 @@ enum {
   ST_GRO_MERGED,   /* packets that went out inside a super-packet */
   ST_GRO_BAD_CSUM, /* coalescing candidates written alone because a checksum did not verify */
   ST_WRITE_ERRORS, /* failed write()/writev() calls */
+  /* UDP: */
+  ST_EXPRESS, /* datagrams the lone-packet path took (express.c) */
   ST_COUNT
 };
+
+/* The data packet (dataplane/packet.ts): type 1, 3 zero bytes, session id, 64-bit counter; a 16-byte tag. */
+#define MSG_DATA_TYPE 1
+#define DATA_HEADER_BYTES 16
+#define TAG_BYTES 16
+
+/*
+ * Slots of a tunnel's shared counters (TunnelCounters in dataplane/session.ts
+ * has the same order: test/express.test.ts checks it against
+ * express_slot_names).
+ */
+enum {
+  XC_TX_PACKETS = 0,
+  XC_TX_BYTES,
+  XC_TX_WIRE,
+  XC_TX_KEEPALIVES,
+  XC_RX_PACKETS,
+  XC_RX_BYTES,
+  XC_RX_WIRE,
+  XC_RX_KEEPALIVES,
+  XC_DROP_MALFORMED,
+  XC_DROP_BAD_TAG,
+  XC_DROP_REPLAY,
+  XC_DROP_STALE,
+  XC_DROP_NO_SESSION,
+  XC_DROP_QUEUE_FULL,
+  XC_DROP_DEVICE_ERROR,
+  XC_DROP_SEND_ERROR,
+  XC_ROTATIONS,
+  XC_FAST_RX,
+  XC_FAST_TX,
+  XC_LAST_SEND_MS,
+  XC_LAST_AUTH_RECV_MS,
+  XC_COUNT
+};
+
+typedef struct express express_t;
+typedef struct xtable xtable_t;
 
 /* A netlink Port reads with read() like a TUN Port: one message batch per slot. */
 enum { KIND_TUN = 0, KIND_UDP = 1, KIND_NETLINK = 2 };
@@ -98,7 +139,29 @@ typedef struct {
   uint8_t *scratch;
   split_plan_t pend;
   uint32_t pend_next; /* next segment of `pend` to emit; pend.segments when none is pending */
+  express_t *express; /* TUN: the tunnel's lone-packet path while armed */
+  xtable_t *xt;       /* UDP: session id -> armed express tunnel (express.c) */
 } port_t;
+
+/* A tunnel's lone-packet path (express.c): the current session and where its packets go. */
+struct express {
+  napi_env env;
+  napi_ref counters_ref, tx_ref, mark_ref, ring_ref;
+  double *counters; /* XC_* slots, shared with TunnelCounters */
+  int armed, finalized;
+  int rx, tx, drain; /* directions allowed (no traffic-control stage); read the TUN after a write */
+  port_t *udp, *tun;
+  uint32_t id;
+  uint8_t send_key[32], recv_key[32];
+  double *sess_tx;  /* the session's send counter */
+  double *mark;     /* its replay window's highest counter */
+  uint32_t *ring;   /* and ring */
+  size_t ring_words;
+  uint64_t window;
+  double expires_ms, send_limit, clock_offset;
+  uint8_t peer[28];
+  socklen_t peer_len;
+};
 
 /* A TUN read's buffer: the virtio header and the largest super-packet (64 KiB), with room to spare. */
 #define TUN_SCRATCH_BYTES 66570 /* VNET_HDR_LEN + 64 KiB + 1 KiB */
@@ -138,6 +201,25 @@ void put_i32(napi_env env, napi_value obj, const char *name, int32_t x);
 /* --- the exported calls, by file ------------------------------------------ */
 
 napi_value port_define(napi_env env);                               /* port.c */
+/* The Port behind a JS value (NULL if it is not one). */
+port_t *port_of(napi_env env, napi_value v);
+int port_read(port_t *p);
+/* Calls the Port's JS callback with a batch of n, then with the rest of a pending super-packet. */
+void port_deliver(port_t *p, int n);
+napi_value express_define(napi_env env);                            /* express.c */
+int express_receive(port_t *p);
+int express_send(express_t *x, port_t *t);
+void express_disarm(express_t *x);
+void express_port_closed(port_t *p);
+int aead_ready(void);                                               /* aead.c */
+const char *aead_why_not(void);
+const char *aead_version(void);
+int aead_seal(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *ad, size_t ad_len, uint8_t *data,
+              size_t len, uint8_t tag[16]);
+int aead_open(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *ad, size_t ad_len, uint8_t *data,
+              size_t len, const uint8_t tag[16]);
+int tun_write_one(port_t *p, uint8_t *pkt, uint32_t len);          /* tun.c */
+int sockaddr_len(const uint8_t *sa, size_t len);                    /* udp.c */
 int tun_read_batch(port_t *p);                                      /* tun.c */
 napi_value tun_open(napi_env env, napi_callback_info info);
 napi_value tun_probe_offload(napi_env env, napi_callback_info info);

@@ -278,6 +278,24 @@ static int32_t write_vnet(int fd, uint32_t n, int udp, double *st) {
   return ok;
 }
 
+/* One packet to the Port's device (the lone-packet path): 1 if written; errors are counted in its stats. */
+int tun_write_one(port_t *p, uint8_t *pkt, uint32_t len) {
+  if (p->closed || p->fd < 0) return 0;
+  if (p->vnet) {
+    w_ptrs[0] = pkt;
+    w_lens[0] = len;
+    return write_vnet(p->fd, 1, 0, p->stats);
+  }
+  ssize_t r;
+  do {
+    r = write(p->fd, pkt, len);
+  } while (r < 0 && errno == EINTR);
+  if (r >= 0) return 1;
+  last_errno = errno;
+  p->stats[ST_WRITE_ERRORS] += 1;
+  return 0;
+}
+
 #define TUN_WRITE_USAGE "tunWriteBatch(fd, buf, meta, start, count, mode (0 plain, 1 vnet, 3 vnet + UDP), stats)"
 
 /*

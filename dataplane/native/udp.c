@@ -197,7 +197,7 @@ napi_value udp_join_group(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static int sockaddr_len(const uint8_t *sa, size_t len) {
+int sockaddr_len(const uint8_t *sa, size_t len) {
   uint16_t fam;
   if (len < 2) return -1;
   memcpy(&fam, sa, 2);

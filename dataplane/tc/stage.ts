@@ -188,6 +188,7 @@ export class TrafficControl {
     t.tcIndex = -1;
     t.ingress = null;
     t.egress = null;
+    t.syncExpress();
     this.refreshStages();
   }
 
@@ -242,6 +243,7 @@ export class TrafficControl {
       if (!t) continue;
       t.ingress = on ? this.ingress : null;
       t.egress = on ? this.egress : null;
+      t.syncExpress(); // the native lone-packet path only runs where no stage is
     }
     if (on) this.kick();
   }

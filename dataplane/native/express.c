@@ -1,0 +1,501 @@
+/*
+ * The lone-packet path ("express"): a wake-up that brings exactly one packet
+ * of an established tunnel is handled here in C, without entering
+ * JavaScript. Entering V8 cold is most of what a lone packet costs us (about
+ * 70 of the 90 us per pass, bench/passes); batches keep the JS path, where
+ * that cost is shared by the batch.
+ *
+ *   UDP wake-up, one datagram on the current session of an express tunnel:
+ *     replay check → open (aead.c) → replay accept → TUN write
+ *     → read what the kernel answered → one packet: seal → sendto; more: the JS callback
+ *   TUN wake-up, one packet (not part of a super-packet): seal → sendto
+ *
+ * The state is the JS tunnel's own, shared, never copied: the session's send
+ * counter and replay window, and the tunnel's counters and timestamps live in
+ * typed arrays both sides update (one thread: no races). JS arms a tunnel
+ * (Express.arm) only while its current session is proven, its TUN device is
+ * up, its peer is known and traffic control has no stage on it, and re-arms
+ * it when any of these changes; everything else (pending and previous
+ * sessions, rotation, roaming, keepalives we send, traffic control, errors
+ * worth a log line) stays in JS. A packet the express path does not take is
+ * left untouched for the JS path, so falling back is always safe.
+ *
+ * Unauthenticated input: a datagram creates no state here; the session id is
+ * looked up in a table of armed tunnels only (bounded by the tunnels), and a
+ * datagram that fails the replay check, comes from another address or does
+ * not authenticate changes nothing (a bad tag is counted and dropped).
+ */
+#include "scrooge.h"
+
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#define COUNTER_HI_LIMIT 0x200000u /* 2^53 / 2^32: dataplane/packet.ts */
+
+const char *const express_slot_names[XC_COUNT] = {
+    "txPackets",   "txBytes",          "txWireBytes",  "txKeepalives",  "rxPackets",      "rxBytes",
+    "rxWireBytes", "rxKeepalives",     "dropMalformed", "dropBadTag",   "dropReplay",     "dropStaleSession",
+    "dropNoSession", "dropQueueFull",  "dropDeviceError", "dropSendError", "rotations",   "fastRxPackets",
+    "fastTxPackets", "lastSendMs",     "lastAuthRecvMs",
+};
+
+static inline uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void wr32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+static inline double now_ms(const express_t *x) { return (double)uv_hrtime() / 1e6 + x->clock_offset; }
+
+/* --- the session-id table of a UDP port (open addressing, linear probing) -- */
+
+struct xtable {
+  uint32_t cap, count, seed;
+  uint32_t *ids;
+  express_t **vals;
+};
+
+static uint32_t xt_slot(const xtable_t *t, uint32_t id) { return ((id ^ t->seed) * 0x9E3779B1u) & (t->cap - 1); }
+
+express_t *xt_get(const xtable_t *t, uint32_t id) {
+  if (!t || t->count == 0) return NULL;
+  for (uint32_t i = xt_slot(t, id);; i = (i + 1) & (t->cap - 1)) {
+    if (!t->vals[i]) return NULL;
+    if (t->ids[i] == id) return t->vals[i];
+  }
+}
+
+static int xt_put(xtable_t *t, uint32_t id, express_t *x);
+
+static int xt_grow(xtable_t *t) {
+  uint32_t old_cap = t->cap, cap = old_cap ? old_cap * 2 : 16;
+  uint32_t *old_ids = t->ids;
+  express_t **old_vals = t->vals;
+  uint32_t *ids = calloc(cap, sizeof *ids);
+  express_t **vals = calloc(cap, sizeof *vals);
+  if (!ids || !vals) {
+    free(ids);
+    free(vals);
+    return 0;
+  }
+  t->ids = ids;
+  t->vals = vals;
+  t->cap = cap;
+  t->count = 0;
+  for (uint32_t i = 0; i < old_cap; i++)
+    if (old_vals[i]) xt_put(t, old_ids[i], old_vals[i]);
+  free(old_ids);
+  free(old_vals);
+  return 1;
+}
+
+static int xt_put(xtable_t *t, uint32_t id, express_t *x) {
+  if ((t->count + 1) * 2 > t->cap && !xt_grow(t)) return 0;
+  for (uint32_t i = xt_slot(t, id);; i = (i + 1) & (t->cap - 1)) {
+    if (!t->vals[i] || t->ids[i] == id) {
+      if (!t->vals[i]) t->count++;
+      t->ids[i] = id;
+      t->vals[i] = x;
+      return 1;
+    }
+  }
+}
+
+/* Removes id if it maps to x; backward-shift deletion keeps every probe chain whole. */
+static void xt_del(xtable_t *t, uint32_t id, const express_t *x) {
+  if (!t || t->count == 0) return;
+  uint32_t mask = t->cap - 1, i = xt_slot(t, id);
+  for (;; i = (i + 1) & mask) {
+    if (!t->vals[i]) return;
+    if (t->ids[i] == id) break;
+  }
+  if (t->vals[i] != x) return;
+  t->vals[i] = NULL;
+  t->count--;
+  for (uint32_t j = (i + 1) & mask; t->vals[j]; j = (j + 1) & mask) {
+    uint32_t home = xt_slot(t, t->ids[j]);
+    /* move j back to the hole at i unless its home lies cyclically in (i, j] */
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      t->ids[i] = t->ids[j];
+      t->vals[i] = t->vals[j];
+      t->vals[j] = NULL;
+      i = j;
+    }
+  }
+}
+
+/* A UDP port closes: no express tunnel may use it any more. */
+void express_port_closed(port_t *p) {
+  if (p->express) {
+    express_t *x = p->express;
+    p->express = NULL;
+    express_disarm(x);
+  }
+  xtable_t *t = p->xt;
+  if (!t) return;
+  for (uint32_t i = 0; i < t->cap; i++) {
+    express_t *x = t->vals[i];
+    if (x && x->udp == p) {
+      x->udp = NULL; /* (the table goes away below) */
+      express_disarm(x);
+    }
+  }
+  free(t->ids);
+  free(t->vals);
+  free(t);
+  p->xt = NULL;
+}
+
+/* --- replay window: the same algorithm as crypto/replay.ts, on its arrays --- */
+
+static int replay_check(const express_t *x, uint64_t n) {
+  uint64_t last = (uint64_t)x->mark[0];
+  if (n > last) return 1;
+  if (last - n > x->window) return 0;
+  uint64_t words = x->ring_words;
+  return (x->ring[(n / 32) % words] & (1u << (n % 32))) == 0;
+}
+
+static void replay_accept(express_t *x, uint64_t n) {
+  uint64_t last = (uint64_t)x->mark[0], words = x->ring_words, index = n / 32;
+  if (n > last) {
+    uint64_t current = last / 32, diff = index - current < words ? index - current : words;
+    for (uint64_t i = 1; i <= diff; i++) x->ring[(current + i) % words] = 0;
+    x->mark[0] = (double)n;
+  }
+  x->ring[index % words] |= 1u << (n % 32);
+}
+
+/* --- the path ------------------------------------------------------------------ */
+
+/*
+ * Seals the packet of slot 0 of the TUN port t (payload at meta[0], with
+ * header room before it and tag room after it) on the current session and
+ * sends it to the peer. Returns 0, touching nothing, when the tunnel is not
+ * armed for sending or the session may not send any more.
+ */
+int express_send(express_t *x, port_t *t) {
+  if (!x->armed || !x->tx || !x->udp || x->udp->closed) return 0;
+  double now = now_ms(x);
+  double ctr = x->sess_tx[0];
+  if (now >= x->expires_ms || ctr >= x->send_limit) return 0;
+  int32_t off = t->meta[0], len = t->meta[1];
+  if (off < DATA_HEADER_BYTES || len < 0 || (size_t)off + (size_t)len + TAG_BYTES > t->slab_len) return 0;
+  uint8_t *h = t->slab + off - DATA_HEADER_BYTES, nonce[12] = {0};
+  uint64_t c = (uint64_t)ctr;
+  x->sess_tx[0] = ctr + 1;
+  h[0] = MSG_DATA_TYPE;
+  h[1] = h[2] = h[3] = 0;
+  wr32(h + 4, x->id);
+  wr32(h + 8, (uint32_t)c);
+  wr32(h + 12, (uint32_t)(c >> 32));
+  memcpy(nonce + 4, h + 8, 8);
+  double *k = x->counters;
+  k[XC_LAST_SEND_MS] = now;
+  if (!aead_seal(x->send_key, nonce, h, DATA_HEADER_BYTES, h + DATA_HEADER_BYTES, (size_t)len,
+                 h + DATA_HEADER_BYTES + len)) {
+    k[XC_DROP_SEND_ERROR] += 1; /* cannot happen once the known-answer test passed */
+    return 1;
+  }
+  size_t w = (size_t)len + DATA_HEADER_BYTES + TAG_BYTES;
+  ssize_t r;
+  do {
+    r = sendto(x->udp->fd, h, w, MSG_DONTWAIT, (struct sockaddr *)x->peer, x->peer_len);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    last_errno = errno;
+    k[XC_DROP_SEND_ERROR] += 1;
+    return 1;
+  }
+  if (len == 0) k[XC_TX_KEEPALIVES] += 1;
+  else {
+    k[XC_TX_PACKETS] += 1;
+    k[XC_TX_BYTES] += len;
+  }
+  k[XC_TX_WIRE] += (double)w;
+  k[XC_FAST_TX] += 1;
+  return 1;
+}
+
+/* After a TUN write: what the kernel answered inside it goes out now (one packet here, more through JS). */
+static void express_drain(express_t *x) {
+  port_t *t = x->tun;
+  if (!t || t->closed || !t->active) return;
+  int n = port_read(t);
+  if (n <= 0) return; /* an error is reported at the next readiness, as with readNow */
+  if (n == 1 && !tun_pending(t) && express_send(x, t)) return;
+  port_deliver(t, n);
+}
+
+/*
+ * The one datagram of UDP port p's batch (meta entry 0). Returns 1 when it
+ * was handled (delivered, or a forgery dropped and counted), 0 to leave it,
+ * untouched, to the JS path.
+ */
+int express_receive(port_t *p) {
+  int32_t off = p->meta[0], len = p->meta[1], slot = p->meta[3];
+  if (off < 0 || len < DATA_HEADER_BYTES + TAG_BYTES || (size_t)off + (size_t)len > p->slab_len) return 0;
+  uint8_t *d = p->slab + off;
+  if (d[0] != MSG_DATA_TYPE || (d[1] | d[2] | d[3]) != 0) return 0;
+  express_t *x = xt_get(p->xt, rd32(d + 4));
+  if (!x || !x->armed || !x->rx || !x->tun) return 0;
+  double now = now_ms(x);
+  if (now >= x->expires_ms) return 0;
+  uint32_t hi = rd32(d + 12);
+  if (hi >= COUNTER_HI_LIMIT) return 0;
+  uint64_t ctr = (uint64_t)hi << 32 | rd32(d + 8);
+  if (!replay_check(x, ctr)) return 0;
+  /* from the peer's known address only: a move (roaming) is for JS to follow */
+  if (!p->addrs || slot < 0 || (size_t)(slot + 1) * ADDR_STRIDE > p->addrs_len ||
+      memcmp(p->addrs + (size_t)slot * ADDR_STRIDE, x->peer, x->peer_len) != 0)
+    return 0;
+  uint8_t nonce[12] = {0};
+  memcpy(nonce + 4, d + 8, 8);
+  size_t plen = (size_t)len - DATA_HEADER_BYTES - TAG_BYTES;
+  uint8_t *payload = d + DATA_HEADER_BYTES;
+  double *k = x->counters;
+  p->stats[ST_EXPRESS] += 1;
+  if (!aead_open(x->recv_key, nonce, d, DATA_HEADER_BYTES, payload, plen, payload + plen)) {
+    k[XC_DROP_BAD_TAG] += 1;
+    return 1;
+  }
+  replay_accept(x, ctr);
+  k[XC_LAST_AUTH_RECV_MS] = now;
+  k[XC_RX_WIRE] += len;
+  k[XC_FAST_RX] += 1;
+  if (plen == 0) {
+    k[XC_RX_KEEPALIVES] += 1;
+    return 1;
+  }
+  k[XC_RX_PACKETS] += 1;
+  k[XC_RX_BYTES] += (double)plen;
+  if (tun_write_one(x->tun, payload, (uint32_t)plen) != 1) {
+    k[XC_DROP_DEVICE_ERROR] += 1;
+    return 1;
+  }
+  if (x->drain) express_drain(x);
+  return 1;
+}
+
+/* --- the JS class ------------------------------------------------------------- */
+
+static void express_release_session(express_t *x) {
+  napi_ref *refs[] = {&x->tx_ref, &x->mark_ref, &x->ring_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+    if (*refs[i]) napi_delete_reference(x->env, *refs[i]);
+    *refs[i] = NULL;
+  }
+  x->sess_tx = x->mark = NULL;
+  x->ring = NULL;
+  memset(x->send_key, 0, sizeof x->send_key);
+  memset(x->recv_key, 0, sizeof x->recv_key);
+}
+
+/* Out of every table, no session: packets take the JS path. Safe to call twice. */
+void express_disarm(express_t *x) {
+  if (x->udp && x->udp->xt) xt_del(x->udp->xt, x->id, x);
+  if (x->tun && x->tun->express == x) x->tun->express = NULL;
+  x->udp = NULL;
+  x->tun = NULL;
+  x->armed = 0;
+  if (!x->finalized) express_release_session(x);
+}
+
+static void express_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  express_t *x = data;
+  express_disarm(x);
+  x->finalized = 1;
+  napi_ref *refs[] = {&x->tx_ref, &x->mark_ref, &x->ring_ref, &x->counters_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+    if (*refs[i]) napi_delete_reference(env, *refs[i]);
+  memset(x->send_key, 0, sizeof x->send_key);
+  memset(x->recv_key, 0, sizeof x->recv_key);
+  free(x);
+}
+
+static express_t *express_unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  express_t *x;
+  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, (void **)&x) != napi_ok) return NULL;
+  return x;
+}
+
+#define EXPRESS_USAGE "new Express(counters: Float64Array of EXPRESS_SLOTS.length)"
+
+/* new Express(counters) */
+static napi_value express_new(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value self, arr;
+  double *counters;
+  size_t n;
+  napi_get_cb_info(env, info, &argc, NULL, &self, NULL);
+  if (args(env, info, EXPRESS_USAGE, "f", &counters, &n)) return NULL;
+  if (args(env, info, EXPRESS_USAGE, "v", &arr)) return NULL;
+  if (n < XC_COUNT) return throw_type(env, EXPRESS_USAGE);
+  express_t *x = calloc(1, sizeof *x);
+  if (!x) return throw_errno(env, "calloc", ENOMEM, "Express");
+  x->env = env;
+  x->counters = counters;
+  napi_create_reference(env, arr, 1, &x->counters_ref);
+  if (napi_wrap(env, self, x, express_finalize, NULL, NULL) != napi_ok) {
+    napi_delete_reference(env, x->counters_ref);
+    free(x);
+    return throw_type(env, "Express: wrap failed");
+  }
+  return self;
+}
+
+#define ARM_USAGE                                                                                              \
+  "express.arm(udp: Port, tun: Port, { id, sendKey, recvKey (32 bytes each), sendCounter: Float64Array(1), " \
+  "replayMark: Float64Array(1), replayRing: Uint32Array, replayWindow, expiresMs, sendLimit, peer: sockaddr, " \
+  "clockOffsetMs, rx, tx, drain })"
+
+static int ref_typed(napi_env env, napi_value o, const char *name, napi_ref *ref) {
+  napi_value v;
+  if (napi_get_named_property(env, o, name, &v) != napi_ok) return -1;
+  return napi_create_reference(env, v, 1, ref) == napi_ok ? 0 : -1;
+}
+
+/* arm(udpPort, tunPort, session): the tunnel's packets may take the express path (re-arming replaces all). */
+static napi_value express_arm(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  express_t *x = express_unwrap(env, info, &argc, argv);
+  if (!x || argc < 3) return throw_type(env, ARM_USAGE);
+  port_t *udp = port_of(env, argv[0]), *tun = port_of(env, argv[1]);
+  if (!udp || !tun || udp->kind != KIND_UDP || tun->kind != KIND_TUN) return throw_type(env, ARM_USAGE);
+  napi_value o = argv[2];
+  uint8_t *sk, *rk, *peer;
+  size_t skl, rkl, peerl, txl, markl, ringl;
+  double *tx, *mark;
+  uint32_t *ring;
+  int32_t id;
+  bool rx_ok, tx_ok, drain;
+  double window, expires, limit, offset;
+  napi_value ring_v;
+  if (fields(env, o, ARM_USAGE, "sendKey recvKey peer sendCounter replayMark replayRing", "uuuffv", &sk, &skl, &rk,
+             &rkl, &peer, &peerl, &tx, &txl, &mark, &markl, &ring_v) ||
+      fields(env, o, ARM_USAGE, "id rx tx drain", "ibbb", &id, &rx_ok, &tx_ok, &drain))
+    return NULL;
+  napi_typedarray_type rt;
+  napi_value ab;
+  size_t bo;
+  if (napi_get_typedarray_info(env, ring_v, &rt, &ringl, (void **)&ring, &ab, &bo) != napi_ok ||
+      rt != napi_uint32_array)
+    return throw_type(env, ARM_USAGE);
+  napi_value v;
+  if (napi_get_named_property(env, o, "replayWindow", &v) != napi_ok || napi_get_value_double(env, v, &window) != napi_ok ||
+      napi_get_named_property(env, o, "expiresMs", &v) != napi_ok || napi_get_value_double(env, v, &expires) != napi_ok ||
+      napi_get_named_property(env, o, "sendLimit", &v) != napi_ok || napi_get_value_double(env, v, &limit) != napi_ok ||
+      napi_get_named_property(env, o, "clockOffsetMs", &v) != napi_ok ||
+      napi_get_value_double(env, v, &offset) != napi_ok)
+    return throw_type(env, ARM_USAGE);
+  int plen = sockaddr_len(peer, peerl);
+  if (skl != 32 || rkl != 32 || txl < 1 || markl < 1 || ringl == 0 || window < 0 || window >= (double)ringl * 32 ||
+      plen < 0 || (size_t)plen > sizeof x->peer)
+    return throw_type(env, ARM_USAGE);
+  if (!aead_ready()) return throw_type(env, "Express.arm: no native AEAD (Express.available() is false)");
+  express_disarm(x);
+  if (!udp->xt) {
+    udp->xt = calloc(1, sizeof *udp->xt);
+    if (!udp->xt) return throw_errno(env, "calloc", ENOMEM, "Express.arm");
+    udp->xt->seed = (uint32_t)uv_hrtime() * 2654435761u;
+  }
+  if (xt_get(udp->xt, (uint32_t)id)) return throw_type(env, "Express.arm: the session id is armed by another tunnel");
+  if (ref_typed(env, o, "sendCounter", &x->tx_ref) || ref_typed(env, o, "replayMark", &x->mark_ref) ||
+      napi_create_reference(env, ring_v, 1, &x->ring_ref) != napi_ok || !xt_put(udp->xt, (uint32_t)id, x)) {
+    express_release_session(x);
+    return throw_errno(env, "calloc", ENOMEM, "Express.arm");
+  }
+  x->id = (uint32_t)id;
+  memcpy(x->send_key, sk, 32);
+  memcpy(x->recv_key, rk, 32);
+  memcpy(x->peer, peer, (size_t)plen);
+  x->peer_len = (socklen_t)plen;
+  x->sess_tx = tx;
+  x->mark = mark;
+  x->ring = ring;
+  x->ring_words = ringl;
+  x->window = (uint64_t)window;
+  x->expires_ms = expires;
+  x->send_limit = limit;
+  x->clock_offset = offset;
+  x->rx = rx_ok;
+  x->tx = tx_ok;
+  x->drain = drain;
+  x->udp = udp;
+  if (tun->express && tun->express != x) express_disarm(tun->express);
+  tun->express = x;
+  x->tun = tun;
+  x->armed = 1;
+  return NULL;
+}
+
+static napi_value express_disarm_js(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  express_t *x = express_unwrap(env, info, &argc, NULL);
+  if (!x) return throw_type(env, "Express.disarm: not an Express");
+  express_disarm(x);
+  return NULL;
+}
+
+static napi_value express_armed_js(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  express_t *x = express_unwrap(env, info, &argc, NULL);
+  napi_value b;
+  napi_get_boolean(env, x != NULL && x->armed, &b);
+  return b;
+}
+
+/* Express.available() -> null when the path can run, else why not. */
+static napi_value express_available(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  if (aead_ready()) napi_get_null(env, &v);
+  else napi_create_string_utf8(env, aead_why_not(), NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+/* Express.aead(seal, key, nonce, ad, data, tag) -> ok: the native AEAD, for the cross-tests with libsodium. */
+static napi_value express_aead(napi_env env, napi_callback_info info) {
+  const char *usage = "Express.aead(seal: boolean, key (32), nonce (12), ad, data, tag (16))";
+  bool seal;
+  uint8_t *key, *nonce, *ad, *data, *tag;
+  size_t kl, nl, al, dl, tl;
+  if (args(env, info, usage, "buuuuu", &seal, &key, &kl, &nonce, &nl, &ad, &al, &data, &dl, &tag, &tl)) return NULL;
+  if (kl != 32 || nl != 12 || tl != 16) return throw_type(env, usage);
+  if (!aead_ready()) return throw_type(env, aead_why_not());
+  napi_value b;
+  napi_get_boolean(env, seal ? aead_seal(key, nonce, ad, al, data, dl, tag) : aead_open(key, nonce, ad, al, data, dl, tag),
+                   &b);
+  return b;
+}
+
+napi_value express_define(napi_env env) {
+  napi_property_descriptor props[] = {
+      {"arm", NULL, express_arm, NULL, NULL, NULL, napi_default_method, NULL},
+      {"disarm", NULL, express_disarm_js, NULL, NULL, NULL, napi_default_method, NULL},
+      {"armed", NULL, NULL, express_armed_js, NULL, NULL, napi_default_jsproperty, NULL},
+      {"available", NULL, express_available, NULL, NULL, NULL, napi_static, NULL},
+      {"aead", NULL, express_aead, NULL, NULL, NULL, napi_static, NULL},
+  };
+  napi_value cls, names, s;
+  napi_define_class(env, "Express", NAPI_AUTO_LENGTH, express_new, NULL, sizeof props / sizeof props[0], props, &cls);
+  napi_create_array_with_length(env, XC_COUNT, &names);
+  for (uint32_t i = 0; i < XC_COUNT; i++) {
+    napi_create_string_utf8(env, express_slot_names[i], NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, names, i, s);
+  }
+  napi_set_named_property(env, cls, "SLOTS", names);
+  napi_value ver;
+  napi_create_string_utf8(env, aead_ready() ? aead_version() : "", NAPI_AUTO_LENGTH, &ver);
+  napi_set_named_property(env, cls, "AEAD", ver);
+  return cls;
+}
