@@ -6,6 +6,7 @@
  */
 import { DataplaneError } from './errors.js';
 import { TunnelSocket, type TunnelSocketOptions } from './endpoint.js';
+import { native } from './native.js';
 import { HEADER_BYTES, TAG_BYTES } from './packet.js';
 import { TunnelCore } from './session.js';
 import { DataplaneContext, type SharedOptions } from './shared.js';
@@ -55,6 +56,7 @@ export class Dataplane extends DataplaneContext {
       scratch: true,
     });
     this.proveScratch(this.now());
+    if (this.fastPath) native().Express.keeper(this.warmIntervalMs, this.warmHoldMs);
     if (opts.prewarm ?? true) this.prewarm();
   }
 
@@ -79,6 +81,11 @@ export class Dataplane extends DataplaneContext {
   /** Scratch passes the latency keeper has run (for tests and diagnostics). */
   get keeperPasses(): number {
     return this.passes;
+  }
+
+  /** Scratch passes the native latency keeper has run (every data plane of the process: it is one timer). */
+  get nativeKeeperPasses(): number {
+    return this.fastPath ? native().Express.keeper(this.warmIntervalMs, this.warmHoldMs) : 0;
   }
 
   /** Runs the packet path on scratch data until V8 has optimized it. */

@@ -126,6 +126,13 @@ export interface ExpressClass {
   available(): string | null;
   /** The native AEAD in place (tests cross-check it with libsodium): seal writes tag; open checks it. */
   aead(seal: boolean, key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean;
+  /**
+   * Configures the native latency keeper (a 1 ms timer that keeps the CPU and the AEAD warm
+   * while lone packets flow); returns its scratch passes so far. intervalMs 0: off.
+   */
+  keeper(intervalMs: number, holdMs: number): number;
+  /** Test entry: the native replay check (and accept) on a ReplayWindow's arrays. */
+  replay(mark: Float64Array, ring: Uint32Array, window: number, counter: number, accept: boolean): boolean;
   /** The shared counter slots, in the addon's order. */
   readonly SLOTS: readonly string[];
   /** The OpenSSL version the AEAD comes from ('' when unavailable). */

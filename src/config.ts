@@ -201,6 +201,10 @@ const TABLE = {
     flag: 'tun-offload',
     help: 'TUN offloads: 64 KB TCP/UDP super-packets split before sealing and received segments coalesced before writing (--no-tun-offload to turn off)',
   }),
+  fastPath: flag(true, {
+    flag: 'fast-path',
+    help: "native lone-packet path: a wake-up that brings one packet of a tunnel without traffic control is handled in C with OpenSSL's ChaCha20-Poly1305 from the Node binary (--no-fast-path to turn off)",
+  }),
   crypto: text(parseEnum(['auto', 'sodium', 'js'] as const), 'auto', { flag: 'crypto', help: 'crypto backend' }),
 } satisfies Record<string, Setting<unknown>>;
 

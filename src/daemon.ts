@@ -146,6 +146,7 @@ export class Daemon {
       gso: cfg.gso,
       gro: cfg.gro,
       tunOffload: cfg.tunOffload,
+      fastPath: cfg.fastPath,
       maxMtu,
     });
     this.filter = new ForwardingFilter(cfg.forwarding, cfg.interfaces, log.child({ part: 'filter' }));
@@ -252,6 +253,7 @@ export class Daemon {
       interfaces: this.cfg.interfaces.join(','),
       api: this.cfg.api,
       crypto: this.backend.name,
+      fastPath: this.dp.fastPath ? 'on' : `off (${this.dp.fastPathOff})`,
     });
     this.ifaces.start();
     for (const name of this.cfg.interfaces) {

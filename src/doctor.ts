@@ -201,6 +201,21 @@ export function checkUdpOffload(cfg: DaemonConfig): CheckResult {
   }
 }
 
+export function checkFastPath(cfg: DaemonConfig): CheckResult {
+  const title = 'native lone-packet path';
+  const n = addon();
+  if (!n) return skip('fast_path', title, 'the native addon does not load');
+  if (!cfg.fastPath) return ok('fast_path', title, 'off (--no-fast-path): every packet goes through JavaScript');
+  const why = n.Express.available();
+  if (why !== null)
+    return warn(
+      'fast_path',
+      title,
+      `unavailable (${why}): lone packets go through JavaScript (about 100 µs more per round trip)`,
+    );
+  return ok('fast_path', title, `on: lone packets are handled in C (ChaCha20-Poly1305 from ${n.Express.AEAD})`);
+}
+
 export function checkTunOffload(cfg: DaemonConfig): CheckResult {
   const title = 'TUN offloads';
   const n = addon();
@@ -382,6 +397,7 @@ export async function runChecks(cfg: DaemonConfig): Promise<CheckResult[]> {
     ['addon', 'native addon', () => [checkAddon()]],
     ['udp_offload', 'UDP GSO/GRO', () => [checkUdpOffload(cfg)]],
     ['tun_offload', 'TUN offloads', () => [checkTunOffload(cfg)]],
+    ['fast_path', 'native lone-packet path', () => [checkFastPath(cfg)]],
     ['crypto', 'crypto backend', () => [checkCrypto(cfg)]],
     ['babeld', 'babeld', async () => [await checkBabel(cfg)]],
     ['clock', 'clock', () => [checkClock(cfg)]],

@@ -107,6 +107,7 @@ test('scrooge doctor --json: every check with a stable id; exit status follows f
       'addon',
       'udp_offload',
       'tun_offload',
+      'fast_path',
       'crypto',
       'babeld',
       'clock',
