@@ -14,7 +14,6 @@
         "dataplane/native/aead.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
-      "libraries": ["-ldl"],
       "conditions": [["OS!='linux'", { "type": "none" }]]
     }
   ]

@@ -27,27 +27,10 @@ import { DataplaneError } from './errors.js';
 import type { DataplaneContext, SessionReceiver } from './shared.js';
 import type { TunnelSocket } from './endpoint.js';
 import { type InterfaceAddress, NO_OFFLOAD, openTunDevice, type TunDevice, type TunOffload } from './link.js';
-import {
-  KIND_TUN,
-  type NativeExpress,
-  type NativePort,
-  native,
-  nativeError,
-  PortStat,
-  TunWrite,
-  type TunWriteMode,
-} from './native.js';
+import { KIND_TUN, type NativePort, native, nativeError, PortStat, TunWrite, type TunWriteMode } from './native.js';
 import { anyUnicast, HEADER_BYTES, TAG_BYTES, TUNNEL_OVERHEAD } from './packet.js';
-import { REPLAY_WINDOW } from '../crypto/index.js';
-import {
-  adoptControlEndpoint,
-  REJECT_AFTER_MESSAGES,
-  REJECT_AFTER_MS,
-  type Session,
-  type SessionKeys,
-  type TickResult,
-  TunnelCore,
-} from './session.js';
+import { FastPath } from './fastpath.js';
+import { adoptControlEndpoint, type SessionKeys, type TickResult, TunnelCore } from './session.js';
 import { decodeSockaddr, encodeSockaddr, formatSockaddr, type SockAddr, toMapped6 } from './sockaddr.js';
 
 /** Int32 entries per packet in the meta arrays: offset, length, interface, address slot. */
@@ -168,12 +151,7 @@ export class Tunnel implements SessionReceiver {
   /** How packets are written to the device (tunWriteBatch's mode). */
   private writeMode: TunWriteMode = TunWrite.plain;
   /** The native lone-packet path (undefined when the data plane runs without it). */
-  private readonly express: NativeExpress | undefined;
-  /** What it is armed with (session undefined: disarmed). */
-  private xSession: Session | undefined;
-  private xPeer: Uint8Array | undefined;
-  private xRx = false;
-  private xTx = false;
+  private readonly fast: FastPath | undefined;
 
   constructor(dp: DataplaneContext, opts: TunnelOptions) {
     if (opts.socket.closed) throw new DataplaneError('ERR_SOCKET', `${opts.name}: the tunnel socket is closed`);
@@ -185,7 +163,7 @@ export class Tunnel implements SessionReceiver {
     this.core = new TunnelCore(dp.backend);
     this.tunStats = new Float64Array(native().STATS_SLOTS);
     this.pendingOut = new Int32Array(dp.tunBatch * META);
-    if (dp.fastPath && opts.scratch !== true) this.express = new (native().Express)(this.core.counters.slots);
+    if (dp.fastPath && opts.scratch !== true) this.fast = new FastPath(dp, opts.socket, this.core.counters, opts.name);
     this.socket.tunnels.add(this);
     if (opts.peer) this.setPeer(opts.peer);
   }
@@ -265,57 +243,12 @@ export class Tunnel implements SessionReceiver {
     this.syncExpress();
   }
 
-  /**
-   * Arms the native lone-packet path with the current session, or disarms it, as the tunnel's
-   * state says: armed only while the device is up, the current session is proven and the peer
-   * known, for the directions traffic control has no stage in. Cheap when nothing changed;
-   * called wherever one of these changes (sessions, peer, device, stages, close).
-   */
+  /** Re-arms or disarms the native lone-packet path after a change (see dataplane/fastpath.ts). */
   syncExpress(): void {
-    const x = this.express;
-    if (x === undefined) return;
-    const s = this.core.current;
-    const peer = this.peerBytes;
-    const tun = this.tunPort;
-    const rx = this.ingress === null;
-    const tx = this.egress === null;
-    if (this.closed || s === undefined || peer === undefined || tun === undefined || !(rx || tx)) {
-      if (this.xSession !== undefined) x.disarm();
-      this.xSession = undefined;
-      return;
-    }
-    if (s === this.xSession && peer === this.xPeer && rx === this.xRx && tx === this.xTx) return;
-    const dp = this.dp;
-    try {
-      x.arm(this.socket.nativePort, tun, {
-        id: s.id,
-        sendKey: s.sendKey,
-        recvKey: s.recvKey,
-        sendCounter: s.tx,
-        replayMark: s.replay.mark,
-        replayRing: s.replay.ring,
-        replayWindow: REPLAY_WINDOW,
-        expiresMs: s.createdMs + REJECT_AFTER_MS,
-        sendLimit: REJECT_AFTER_MESSAGES,
-        peer,
-        clockOffsetMs: dp.now() - Number(process.hrtime.bigint()) / 1e6,
-        rx,
-        tx,
-        drain: dp.drainAfterWrite,
-      });
-    } catch (e) {
-      // (an id another tunnel of the socket holds cannot happen: the socket's index refuses it)
-      this.xSession = undefined;
-      dp.ratelog.emit('warn', `${this.name}:express`, dp.now(), 'native lone-packet path not armed', {
-        tun: this.name,
-        reason: (e as Error).message,
-      });
-      return;
-    }
-    this.xSession = s;
-    this.xPeer = peer;
-    this.xRx = rx;
-    this.xTx = tx;
+    this.fast?.sync(this.closed ? undefined : this.core.current, this.peerBytes, this.tunPort, {
+      rx: this.ingress === null,
+      tx: this.egress === null,
+    });
   }
 
   /**
@@ -362,6 +295,7 @@ export class Tunnel implements SessionReceiver {
   /** Polled by the owner's tick. Sends keepalives and probes itself; the rest is for the control plane. */
   tick(nowMs = this.dp.now()): TickResult {
     const r = this.core.tick(nowMs);
+    this.fast?.reportErrors(this.core.counters, nowMs);
     if (r.keepalive && this.peerBytes) this.sendKeepalive(nowMs);
     if (r.probe) this.sendProbe(nowMs);
     this.reindex(); // sessions may have expired
@@ -655,7 +589,7 @@ export class Tunnel implements SessionReceiver {
       gso: this.gso,
       gro: this.gro,
       offload: this.device?.offload ?? NO_OFFLOAD,
-      fastPath: this.express?.armed ?? false,
+      fastPath: this.fast?.armed ?? false,
       counters: c.toRecord(),
       lastAuthRecvMs: this.core.lastAuthRecvMs,
       sessions: {

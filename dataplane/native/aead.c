@@ -7,7 +7,8 @@
  * second copy of libsodium would add a large C build to every install; and
  * writing our own cipher would be new crypto. Every official Node build links
  * OpenSSL and exports its symbols to addons (they are how node-gyp addons
- * reach it), so the addon looks them up at run time with dlsym: no headers,
+ * reach it; a Node linked to a shared libcrypto has them in the process too),
+ * so the addon binds to them when it loads (weak symbols, below): no headers,
  * no link flags, nothing new to install. Where they are missing (a Node built
  * without crypto) or the cipher fails its known-answer test, aead_ready() is
  * false and every packet takes the JavaScript path, as before.
@@ -16,16 +17,30 @@
  */
 #include "scrooge.h"
 
-#include <dlfcn.h>
-
 typedef struct ossl_ctx OSSL_CTX;
 typedef struct ossl_cipher OSSL_CIPHER;
 
-/* The EVP calls we use (stable across OpenSSL 1.1 and 3.x). */
+/*
+ * The EVP calls we use (stable across OpenSSL 1.1 and 3.x), declared weak: the
+ * dynamic linker binds them to the Node binary's exports when the addon loads
+ * (as it binds napi_*), and leaves them NULL where Node has none. No dlsym, so
+ * no libdl and no glibc 2.34 symbol (prebuilds load on glibc 2.28).
+ */
+#define WEAK __attribute__((weak))
+extern OSSL_CTX *EVP_CIPHER_CTX_new(void) WEAK;
+extern const OSSL_CIPHER *EVP_chacha20_poly1305(void) WEAK;
+extern OSSL_CIPHER *EVP_CIPHER_fetch(void *libctx, const char *name, const char *props) WEAK; /* OpenSSL 3 only */
+extern int EVP_CipherInit_ex(OSSL_CTX *, const OSSL_CIPHER *, void *engine, const uint8_t *key, const uint8_t *iv,
+                             int enc) WEAK;
+extern int EVP_CIPHER_CTX_ctrl(OSSL_CTX *, int type, int arg, void *ptr) WEAK;
+extern int EVP_CipherUpdate(OSSL_CTX *, uint8_t *out, int *outl, const uint8_t *in, int inl) WEAK;
+extern int EVP_CipherFinal_ex(OSSL_CTX *, uint8_t *out, int *outl) WEAK;
+extern const char *OpenSSL_version(int) WEAK;
+
 static struct {
   OSSL_CTX *(*ctx_new)(void);
   const OSSL_CIPHER *(*chacha)(void);
-  OSSL_CIPHER *(*fetch)(void *libctx, const char *name, const char *props); /* OpenSSL 3 only */
+  OSSL_CIPHER *(*fetch)(void *libctx, const char *name, const char *props);
   int (*init)(OSSL_CTX *, const OSSL_CIPHER *, void *engine, const uint8_t *key, const uint8_t *iv, int enc);
   int (*ctrl)(OSSL_CTX *, int type, int arg, void *ptr);
   int (*update)(OSSL_CTX *, uint8_t *out, int *outl, const uint8_t *in, int inl);
@@ -93,24 +108,24 @@ static int known_answer(void) {
   return memcmp(buf, kat_text, n) == 0;
 }
 
-#define LOOK(field, name)                            \
-  do {                                               \
-    *(void **)&ossl.field = dlsym(RTLD_DEFAULT, name); \
-    if (!ossl.field) {                               \
-      why = "the Node binary exports no " name;      \
-      return 0;                                      \
-    }                                                \
+#define LOOK(field, sym)                        \
+  do {                                          \
+    ossl.field = sym;                           \
+    if (!ossl.field) {                          \
+      why = "the Node binary exports no " #sym; \
+      return 0;                                 \
+    }                                           \
   } while (0)
 
 static int aead_load(void) {
-  LOOK(ctx_new, "EVP_CIPHER_CTX_new");
-  LOOK(chacha, "EVP_chacha20_poly1305");
-  LOOK(init, "EVP_CipherInit_ex");
-  LOOK(ctrl, "EVP_CIPHER_CTX_ctrl");
-  LOOK(update, "EVP_CipherUpdate");
-  LOOK(final, "EVP_CipherFinal_ex");
-  *(void **)&ossl.fetch = dlsym(RTLD_DEFAULT, "EVP_CIPHER_fetch");
-  *(void **)&ossl.version = dlsym(RTLD_DEFAULT, "OpenSSL_version");
+  LOOK(ctx_new, EVP_CIPHER_CTX_new);
+  LOOK(chacha, EVP_chacha20_poly1305);
+  LOOK(init, EVP_CipherInit_ex);
+  LOOK(ctrl, EVP_CIPHER_CTX_ctrl);
+  LOOK(update, EVP_CipherUpdate);
+  LOOK(final, EVP_CipherFinal_ex);
+  ossl.fetch = EVP_CIPHER_fetch;
+  ossl.version = OpenSSL_version;
   ctx = ossl.ctx_new();
   if (!ctx) {
     why = "EVP_CIPHER_CTX_new failed";
