@@ -34,6 +34,7 @@ function sessionPair(seed: number) {
 }
 
 interface Stats {
+  fastPath: boolean;
   counters: Record<string, number>;
   sessions: { current: number | null };
 }
@@ -148,6 +149,7 @@ rootTest('lone packets take the native path on both ends; the counters include t
   const r = lab.run(nsA, ['ping', '-c', '5', '-i', '0.05', '-W', '2', '10.77.0.2']);
   t.is(r.status, 0, r.stdout + r.stderr);
   const [a1, b1] = [await stats(nodeA), await stats(nodeB)];
+  t.true(a1.fastPath && b1.fastPath, 'both tunnels armed');
   const d = (x: Stats, y: Stats, k: string) => (y.counters[k] as number) - (x.counters[k] as number);
   // each echo request leaves a natively and arrives at b natively, b's answer the same way back
   t.true(d(a0, a1, 'fastTxPackets') >= 5, `a fastTx ${d(a0, a1, 'fastTxPackets')}`);

@@ -13,7 +13,7 @@
  * without crypto) or the cipher fails its known-answer test, aead_ready() is
  * false and every packet takes the JavaScript path, as before.
  *
- * Main thread only (one cipher context, reused).
+ * One cipher context per thread, reused for every packet.
  */
 #include "scrooge.h"
 
@@ -53,7 +53,7 @@ static struct {
 
 static int state = 0; /* 0 not tried, 1 ready, -1 unavailable */
 static const char *why = "not initialised";
-static OSSL_CTX *ctx;
+static __thread OSSL_CTX *ctx; /* one per thread (an addon may load in worker threads too) */
 static const OSSL_CIPHER *cipher;
 
 /* RFC 8439 section 2.8.2: the AEAD test vector (first 16 bytes of ciphertext, and the tag). */
@@ -73,6 +73,7 @@ static int aead_run(int enc, const uint8_t key[32], const uint8_t nonce[12], con
                     uint8_t *data, size_t len, uint8_t tag[16]) {
   int l = 0;
   if (len > INT32_MAX || ad_len > INT32_MAX) return 0;
+  if (!ctx && !(ctx = ossl.ctx_new())) return 0;
   if (ossl.init(ctx, cipher, NULL, key, nonce, enc) != 1) return 0;
   if (ad_len > 0 && ossl.update(ctx, NULL, &l, ad, (int)ad_len) != 1) return 0;
   if (len > 0 && ossl.update(ctx, data, &l, data, (int)len) != 1) return 0;
@@ -126,11 +127,6 @@ static int aead_load(void) {
   LOOK(final, EVP_CipherFinal_ex);
   ossl.fetch = EVP_CIPHER_fetch;
   ossl.version = OpenSSL_version;
-  ctx = ossl.ctx_new();
-  if (!ctx) {
-    why = "EVP_CIPHER_CTX_new failed";
-    return 0;
-  }
   /* OpenSSL 3: an explicitly fetched cipher skips the provider lookup every init does otherwise. */
   cipher = ossl.fetch ? ossl.fetch(NULL, "ChaCha20-Poly1305", NULL) : NULL;
   if (!cipher) cipher = ossl.chacha();

@@ -208,8 +208,9 @@ static int unicast(const uint8_t *pkt, size_t len) {
 }
 
 /* A data packet went through: keep the keeper running (keepalives and multicast do not count). */
-static void keeper_note(int data) {
-  if (keeper_state == 0 || keeper_interval_ms == 0 || !data) return;
+static void keeper_note(int data, const uv_loop_t *loop) {
+  /* (one timer, on the loop that configured it: a data plane in a worker thread goes without) */
+  if (keeper_state == 0 || keeper_interval_ms == 0 || !data || loop != keeper.loop) return;
   keeper_last = uv_now(keeper.loop);
   if (keeper_state == 1) {
     uv_timer_start(&keeper, keeper_tick, keeper_interval_ms, keeper_interval_ms);
@@ -221,9 +222,10 @@ static void keeper_note(int data) {
 static napi_value express_keeper(napi_env env, napi_callback_info info) {
   int32_t interval, hold;
   if (args(env, info, "Express.keeper(intervalMs, holdMs)", "ii", &interval, &hold)) return NULL;
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  if (keeper_state != 0 && loop != keeper.loop) return make_i32(env, 0); /* another thread's loop */
   if (keeper_state == 0) {
-    uv_loop_t *loop;
-    napi_get_uv_event_loop(env, &loop);
     uv_timer_init(loop, &keeper);
     uv_unref((uv_handle_t *)&keeper); /* never keeps the process alive */
     keeper_state = 1;
@@ -288,7 +290,7 @@ int express_send(express_t *x, port_t *t) {
   }
   k[XC_TX_WIRE] += (double)w;
   k[XC_FAST_TX] += 1;
-  keeper_note(data);
+  keeper_note(data, t->poll.loop);
   return 1;
 }
 
@@ -335,7 +337,7 @@ int express_receive(port_t *p) {
     return 1;
   }
   replay_accept(x, ctr);
-  keeper_note(plen > 0 && unicast(payload, plen));
+  keeper_note(plen > 0 && unicast(payload, plen), p->poll.loop);
   k[XC_LAST_AUTH_RECV_MS] = now;
   k[XC_RX_WIRE] += len;
   k[XC_FAST_RX] += 1;
