@@ -11,6 +11,7 @@
         "dataplane/native/offload.c",
         "dataplane/native/link.c",
         "dataplane/native/express.c",
+        "dataplane/native/express_js.c",
         "dataplane/native/aead.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

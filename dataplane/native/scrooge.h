@@ -208,6 +208,15 @@ int port_read(port_t *p);
 void port_deliver(port_t *p, int n);
 napi_value express_define(napi_env env);                            /* express.c */
 int express_receive(port_t *p);
+/* express.c's internals, for express_js.c (the class) */
+extern const char *const express_slot_names[XC_COUNT];
+xtable_t *xt_new(void);
+express_t *xt_get(const xtable_t *t, uint32_t id);
+int xt_put(xtable_t *t, uint32_t id, express_t *x);
+void xt_del(xtable_t *t, uint32_t id, const express_t *x);
+int replay_check(const express_t *x, uint64_t n);
+void replay_accept(express_t *x, uint64_t n);
+napi_value express_keeper(napi_env env, napi_callback_info info);
 int express_send(express_t *x, port_t *t);
 void express_disarm(express_t *x);
 void express_port_closed(port_t *p);
