@@ -41,8 +41,6 @@ export interface TunnelSocketOptions {
 const NO_PORT: NativePort = { start() {}, pollNow: () => 0, readNow: () => 0, close() {} };
 
 export class SocketCounters {
-  /** Datagrams (GRO segments counted one by one). */
-  rxDatagrams = 0;
   /** Too short or not a data packet (type ≠ 1). */
   dropMalformed = 0;
   /** No tunnel on this socket holds the session id. */
@@ -175,7 +173,6 @@ export class TunnelSocket {
     const meta = dp.udpMeta;
     const index = this.bySession;
     const c = this.counters;
-    c.rxDatagrams += n;
     let run: SessionReceiver | undefined;
     let runStart = 0;
     for (let e = 0; e < n; e++) {
@@ -252,7 +249,7 @@ export class TunnelSocket {
     gro: boolean;
     tunnels: number;
     sessions: number;
-    counters: SocketCounters;
+    counters: SocketCounters & { rxDatagrams: number };
     wakeups: number;
     errors: number;
     truncated: number;
@@ -267,8 +264,8 @@ export class TunnelSocket {
       gro: this.gro,
       tunnels: this.tunnels.size,
       sessions: this.bySession.size,
-      // datagrams the native lone-packet path took never reached onBatch's count
-      counters: { ...this.counters, rxDatagrams: this.counters.rxDatagrams + (u[PortStat.express] as number) },
+      // every datagram read (GRO segments one by one), whichever path then took it
+      counters: { rxDatagrams: u[PortStat.readPackets] as number, ...this.counters },
       wakeups: u[PortStat.wakeups] as number,
       errors: u[PortStat.readErrors] as number,
       truncated: u[PortStat.truncated] as number,

@@ -41,8 +41,6 @@ export const PortStat = {
   groBadChecksum: 13,
   /** tunWriteBatch: failed write()/writev() calls. */
   writeErrors: 14,
-  /** UDP: datagrams the native lone-packet path took (Express). */
-  express: 15,
 } as const;
 
 /** tunWriteBatch modes: plain packets; a virtio header with TCP coalescing; and UDP coalescing too. */

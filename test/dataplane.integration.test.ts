@@ -35,6 +35,7 @@ function sessionPair(seed: number) {
 
 interface Stats {
   fastPath: boolean;
+  nativeKeeperPasses: number;
   counters: Record<string, number>;
   sessions: { current: number | null };
 }
@@ -75,6 +76,14 @@ test.serial.before(async () => {
   nsA = lab.addNs('a');
   nsB = lab.addNs('b');
   lab.veth(nsA, 'va', nsB, 'vb', { addrA: ['fe80::a/64'], addrB: ['fe80::b/64'] });
+  // The kernel's own link-local addresses finish DAD about a second after the link comes up, and
+  // then win source selection over fe80::a/fe80::b: each tunnel's endpoint would move once, mid-test
+  // (roaming, taken by the JS path). Start the tunnels on the addresses they will keep.
+  const settled = (ns: string, dev: string) => {
+    const out = lab.run(ns, ['ip', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link']).stdout;
+    return (out.match(/inet6 fe80/g) ?? []).length === 2 && !out.includes('tentative');
+  };
+  await waitFor('both link-local addresses on each veth, past DAD', () => settled(nsA, 'va') && settled(nsB, 'vb'));
   const k = sessionPair(1);
   const cfg = (
     name: string,
@@ -150,6 +159,9 @@ rootTest('lone packets take the native path on both ends; the counters include t
   t.is(r.status, 0, r.stdout + r.stderr);
   const [a1, b1] = [await stats(nodeA), await stats(nodeB)];
   t.true(a1.fastPath && b1.fastPath, 'both tunnels armed');
+  // the native keeper ran in the 50 ms pauses between the pings (each end is its own process)
+  t.true(a1.nativeKeeperPasses > a0.nativeKeeperPasses, `a keeper ${a0.nativeKeeperPasses} → ${a1.nativeKeeperPasses}`);
+  t.true(b1.nativeKeeperPasses > b0.nativeKeeperPasses, `b keeper ${b0.nativeKeeperPasses} → ${b1.nativeKeeperPasses}`);
   const d = (x: Stats, y: Stats, k: string) => (y.counters[k] as number) - (x.counters[k] as number);
   // each echo request leaves a natively and arrives at b natively, b's answer the same way back
   t.true(d(a0, a1, 'fastTxPackets') >= 5, `a fastTx ${d(a0, a1, 'fastTxPackets')}`);

@@ -69,8 +69,6 @@ enum {
   ST_GRO_MERGED,   /* packets that went out inside a super-packet */
   ST_GRO_BAD_CSUM, /* coalescing candidates written alone because a checksum did not verify */
   ST_WRITE_ERRORS, /* failed write()/writev() calls */
-  /* UDP: */
-  ST_EXPRESS, /* datagrams the lone-packet path took (express.c) */
   ST_COUNT
 };
 
