@@ -30,6 +30,11 @@ export interface CryptoBackend {
   ed25519PublicKey(seed: Uint8Array): Uint8Array;
   /** Ed25519 signature (64 bytes) of `message` by the key of `seed`. */
   ed25519Sign(message: Uint8Array, seed: Uint8Array): Uint8Array;
+  /**
+   * A signer for one key: the same signatures as ed25519Sign, with whatever the backend can
+   * derive from the seed once (libsodium's expanded secret key) done once, not per message.
+   */
+  ed25519Signer(seed: Uint8Array): (message: Uint8Array) => Uint8Array;
   /** RFC 8032 verification (strict: no ZIP-215 leniency). Never throws. */
   ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
 

@@ -26,11 +26,12 @@ export function identityFromSeed(backend: CryptoBackend, seed: Uint8Array): Iden
   }
   const own = Uint8Array.from(seed);
   const publicKey = backend.ed25519PublicKey(own);
+  const sign = backend.ed25519Signer(own);
   return {
     publicKey,
     publicKeyBase64: toBase64(publicKey),
     seed: own,
-    sign: (message) => backend.ed25519Sign(message, own),
+    sign,
   };
 }
 

@@ -48,6 +48,11 @@ export function createJsBackend(): CryptoBackend {
       checkLength('Ed25519 seed', seed, ED25519_SEED_BYTES);
       return ed.sign(message, seed);
     },
+    ed25519Signer(seed) {
+      checkLength('Ed25519 seed', seed, ED25519_SEED_BYTES);
+      const own = Uint8Array.from(seed);
+      return (message) => ed.sign(message, own);
+    },
     ed25519Verify(signature, message, publicKey) {
       if (signature.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_PUBLIC_KEY_BYTES) {
         return false;

@@ -147,6 +147,14 @@ export function createSodiumBackend(
       sk.fill(0);
       return sig;
     },
+    ed25519Signer(seed) {
+      const { sk } = keyPair(seed);
+      return (message) => {
+        const sig = new Uint8Array(backend.ED25519_SIGNATURE_BYTES);
+        api.crypto_sign_detached(sig, message, sk);
+        return sig;
+      };
+    },
     ed25519Verify(signature, message, publicKey) {
       if (
         signature.length !== backend.ED25519_SIGNATURE_BYTES ||

@@ -21,6 +21,11 @@ test('sodium and js agree byte for byte: Ed25519 keys and signatures (1000 rando
     t.is(toHex(js.ed25519PublicKey(seed)), toHex(pk));
     const sig = sodium.ed25519Sign(msg, seed);
     t.is(toHex(js.ed25519Sign(msg, seed)), toHex(sig));
+    // a signer made once for the key signs the same bytes, message after message
+    const signer = sodium.ed25519Signer(seed);
+    t.is(toHex(signer(msg)), toHex(sig));
+    t.is(toHex(signer(msg)), toHex(sig));
+    t.is(toHex(js.ed25519Signer(seed)(msg)), toHex(sig));
     t.true(js.ed25519Verify(sig, msg, pk));
     const bad = Uint8Array.from(sig);
     const at = r.int(64);
