@@ -2,7 +2,7 @@
  * TUN device setup: open by name (IFF_TUN | IFF_NO_PI, non-blocking; with
  * offloads IFF_VNET_HDR and TUNSETOFFLOAD for checksums, TSO and USO), turn
  * off the kernel's own IPv6 link-local generation (the only link-local is the
- * one derived from the node key), set the MTU, add addresses (rtnetlink, no
+ * one derived from the node key) and router discovery, set the MTU, add addresses (rtnetlink, no
  * DAD), bring the link up. No process is spawned.
  *
  * The device disappears when its fd is closed, so a crashed daemon leaves no
@@ -36,6 +36,23 @@ export interface TunDevice {
   readonly offload: TunOffload;
 }
 
+/** Per-device IPv6 settings written before a TUN device goes up. */
+export const DEVICE_IPV6_CONF: ReadonlyArray<readonly [string, string]> = [
+  ['addr_gen_mode', '1'],
+  ['accept_ra', '0'],
+];
+
+/** Writes net.ipv6.conf.<dev>.<key>; a missing or read-only /proc (some containers) is not an error. */
+function writeDeviceConf(dev: string, key: string, value: string): void {
+  const path = `/proc/sys/net/ipv6/conf/${dev}/${key}`;
+  if (!existsSync(path)) return;
+  try {
+    writeFileSync(path, value);
+  } catch {
+    // read-only /proc: the kernel's defaults stay (an extra link-local, router solicitations)
+  }
+}
+
 /** Creates and configures a TUN device; `offload` asks for the virtio-net header and TSO/USO. */
 export function openTunDevice(name: string, mtu: number, addresses: InterfaceAddress[], offload = false): TunDevice {
   if (!Number.isInteger(mtu) || mtu < MTU.minIPv4 || mtu > MTU.maxTun) {
@@ -49,15 +66,12 @@ export function openTunDevice(name: string, mtu: number, addresses: InterfaceAdd
     throw nativeError('ERR_DEVICE', `cannot create TUN device ${name}`, e);
   }
   try {
-    // Before the link goes up: no kernel-made link-local (addr_gen_mode 1 = none).
-    const conf = `/proc/sys/net/ipv6/conf/${dev.name}/addr_gen_mode`;
-    if (existsSync(conf)) {
-      try {
-        writeFileSync(conf, '1');
-      } catch {
-        // read-only /proc (some containers): the extra address is harmless
-      }
-    }
+    // Before the link goes up: no kernel-made link-local (addr_gen_mode 1 = none), and no router
+    // discovery (accept_ra 0): the kernel would otherwise send router solicitations on every tunnel
+    // (at 4, 8, 16 … s after link-up, then hourly, forever: wake-ups on both ends of each tunnel),
+    // and a neighbour's router advertisement could add a default route or an address. Routes on a
+    // tunnel come from babeld, never from RAs.
+    for (const [key, value] of DEVICE_IPV6_CONF) writeDeviceConf(dev.name, key, value);
     n.linkSetMtu(dev.name, mtu);
     const ifindex = n.linkIndex(dev.name);
     for (const a of addresses) {

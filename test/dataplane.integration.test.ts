@@ -151,6 +151,22 @@ rootTest('ping both ways over the TUN devices: IPv6 link-local, IPv4 and IPv6 no
   }
 });
 
+rootTest('the TUN devices do no router discovery and have only the link-local address they were given', (t) => {
+  for (const [ns, dev, ll] of [
+    [nsA, 'tA', 'fe80::1/64'],
+    [nsB, 'tB', 'fe80::2/64'],
+  ] as const) {
+    t.is(lab.run(ns, ['cat', `/proc/sys/net/ipv6/conf/${dev}/accept_ra`]).stdout.trim(), '0', `${dev} accept_ra`);
+    t.is(
+      lab.run(ns, ['cat', `/proc/sys/net/ipv6/conf/${dev}/addr_gen_mode`]).stdout.trim(),
+      '1',
+      `${dev} addr_gen_mode`,
+    );
+    const lls = lab.run(ns, ['ip', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link']).stdout.match(/fe80::\S+/g);
+    t.deepEqual(lls, [ll]);
+  }
+});
+
 rootTest('lone packets take the native path on both ends; the counters include them', async (t) => {
   const why = native().Express.available();
   if (why !== null) return t.log(`the native lone-packet path is unavailable here (${why}): nothing to check`);
