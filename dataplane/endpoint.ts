@@ -38,7 +38,7 @@ export interface TunnelSocketOptions {
 }
 
 /** The Port of a scratch socket: nothing to poll. */
-const NO_PORT: NativePort = { start() {}, pollNow: () => 0, readNow: () => 0, close() {} };
+const NO_PORT: NativePort = { start() {}, stop() {}, pollNow: () => 0, readNow: () => 0, close() {} };
 
 export class SocketCounters {
   /** Too short or not a data packet (type ≠ 1). */

@@ -70,7 +70,10 @@ export interface PortOptions {
 }
 
 export interface NativePort {
+  /** Starts (or resumes) polling; a no-op while polling. */
   start(): void;
+  /** Stops polling until start(); the fd stays open and what arrives waits in the kernel. */
+  stop(): void;
   /** Reads one batch now (non-blocking); calls the callback synchronously if there was one. */
   pollNow(): number;
   /**

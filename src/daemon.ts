@@ -231,11 +231,15 @@ export class Daemon {
     if (this.cfg.enableForwarding) this.sysctls.enable();
     this.sock = new ControlSocket(
       this.cfg.port,
-      (r) => this.onDatagram(r),
-      (e) => {
-        log.error('control socket failed; stopping (the forwarding filter stays in place)', { error: e.message });
-        void this.stop('control socket failed', { keepFilter: true }).then(() => process.exit(1));
+      {
+        datagram: (r) => this.onDatagram(r),
+        batchEnd: () => this.controlBatchEnd(),
+        failure: (e) => {
+          log.error('control socket failed; stopping (the forwarding filter stays in place)', { error: e.message });
+          void this.stop('control socket failed', { keepFilter: true }).then(() => process.exit(1));
+        },
       },
+      LIMITS.controlCoalesceMs,
     );
     this.api = await startApi(this.admin, this.cfg.api, this.cfg.apiHttp, log);
     if (this.cfg.metrics) this.metricsServer = await startMetrics(this.admin, this.cfg.metrics, log);
@@ -272,10 +276,18 @@ export class Daemon {
       this.core.notMesh();
       return;
     }
+    this.run(this.core.onDatagram(r.bytes, { iface: info.name, addr: r.from }, performance.now()));
+  }
+
+  /** After a batch of control datagrams: a neighbour found or a negotiation started may make the next tick due sooner. */
+  private controlBatchEnd(): void {
+    if (this.stopping) return;
     const now = performance.now();
-    this.run(this.core.onDatagram(r.bytes, { iface: info.name, addr: r.from }, now));
-    // a neighbour found or a negotiation started: the next tick may be due sooner than armed
-    if (now + this.core.nextTickInMs(now) < this.nextTickAt) this.armTick(now);
+    try {
+      if (now + this.core.nextTickInMs(now) < this.nextTickAt) this.armTick(now);
+    } catch (e) {
+      this.log.error('tick scheduling failed', { error: (e as Error).message });
+    }
   }
 
   private run(actions: Action[]): void {

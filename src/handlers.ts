@@ -101,7 +101,11 @@ export class AdminHandlers implements ApiHandler {
         up: links.filter((l) => l.state === 'up').length,
         max: this.d.cfg.maxNeighbors,
       },
-      control: { ...this.d.core.counters, sendErrors: this.d.sock()?.sendErrors ?? 0 },
+      control: {
+        ...this.d.core.counters,
+        sendErrors: this.d.sock()?.sendErrors ?? 0,
+        coalescedPauses: this.d.sock()?.coalescedPauses ?? 0,
+      },
       replayFloors: { links: this.d.core.floors.size, evicted: this.d.core.floors.evicted },
       tunnelSockets: this.d.tunnels.socketList().map(([iface, sk]) => ({ iface, ...sk.readStats() })),
       babel: this.d.babel()?.status() ?? null,

@@ -228,11 +228,20 @@ static napi_value port_start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Stops polling until start() (the fd stays open; what arrives meanwhile waits in the kernel). */
+static napi_value port_stop_js(napi_env env, napi_callback_info info) {
+  port_t *p = unwrap(env, info);
+  if (!p) return throw_type(env, "Port.stop: not a Port");
+  port_stop_polling(p);
+  return NULL;
+}
+
 /*
  * Reads one batch right now (non-blocking) and calls the callback with it
  * synchronously if anything was there. Returns the count. For callers that
  * want the callback without waiting for readiness (the cross-architecture
- * probe); the tunnel drains after a TUN write with readNow instead.
+ * probe, the control socket ending a pause); the tunnel drains after a TUN
+ * write with readNow instead.
  */
 static napi_value port_poll_now(napi_env env, napi_callback_info info) {
   port_t *p = unwrap(env, info);
@@ -277,6 +286,7 @@ static napi_value port_close_js(napi_env env, napi_callback_info info) {
 napi_value port_define(napi_env env) {
   napi_property_descriptor methods[] = {
       {"start", NULL, port_start, NULL, NULL, NULL, napi_default_method, NULL},
+      {"stop", NULL, port_stop_js, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, port_close_js, NULL, NULL, NULL, napi_default_method, NULL},
       {"pollNow", NULL, port_poll_now, NULL, NULL, NULL, napi_default_method, NULL},
       {"readNow", NULL, port_read_now, NULL, NULL, NULL, napi_default_method, NULL},

@@ -70,6 +70,7 @@ import {
   linksFrom,
   displaceable,
   proven,
+  provenLink,
   type Link,
   linkKey,
   type LinkState,
@@ -315,6 +316,7 @@ export class ControlCore {
             iface: from.iface,
             to: from.addr,
             message: { type: 'scrooge_hello_confirm', dstPK: msg.srcPK },
+            link: link.key,
           });
           out.push(...this.maybeStart(link, nowMs, 'neighbour discovered'));
           break;
@@ -706,7 +708,7 @@ export class ControlCore {
         a.kind !== 'send' ||
         isMulticast6(a.to) ||
         this.guard.isConfiguredPeer(a.to) ||
-        proven(this.links.values(), a.iface, a.to)
+        this.provenTo(a.iface, a.to, a.link ?? ('link' in a.message ? a.message.link : undefined))
       ) {
         out.push(a);
         continue;
@@ -715,6 +717,12 @@ export class ControlCore {
       else this.counters.txWithheldAmplification++;
     }
     return out;
+  }
+
+  /** Some link that is up speaks from `to` on `iface`: the link a message is for first (O(1)), then all. */
+  private provenTo(iface: string, to: SockAddr, hint: string | undefined): boolean {
+    const l = hint === undefined ? undefined : this.links.get(hint);
+    return (l !== undefined && provenLink(l, iface, to)) || proven(this.links.values(), iface, to);
   }
 
   /** Links for status output. */

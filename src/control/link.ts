@@ -17,7 +17,8 @@ export type OutMessage =
   | { type: 'scrooge_tunnel' | 'scrooge_tunnel_confirm'; dstPK: Uint8Array; tunnelPK: Uint8Array; link: string };
 
 export type Action =
-  | { kind: 'send'; iface: string; to: SockAddr; message: OutMessage }
+  /** link: the link the message answers, if any (the amplification guard checks it first). */
+  | { kind: 'send'; iface: string; to: SockAddr; message: OutMessage; link?: string }
   | { kind: 'ensureTunnel'; link: string; peer: Uint8Array; iface: string; family: 4 | 6 }
   | { kind: 'install'; link: string; keys: SessionKeys; role: 'initiator' | 'responder'; endpoint: SockAddr }
   | { kind: 'closeTunnel'; link: string; reason: string }
@@ -153,8 +154,11 @@ export function displaceable(links: Iterable<Link>, configured: (l: Link) => boo
 
 /** Has a link at this address completed a handshake (the address answered with its key)? */
 export function proven(links: Iterable<Link>, iface: string, a: SockAddr): boolean {
-  for (const l of links) {
-    if (l.iface === iface && l.state === 'up' && bytesEqual(l.control.address, a.address)) return true;
-  }
+  for (const l of links) if (provenLink(l, iface, a)) return true;
   return false;
+}
+
+/** This link is up and its neighbour speaks from `a` on `iface`. */
+export function provenLink(l: Link, iface: string, a: SockAddr): boolean {
+  return l.iface === iface && l.state === 'up' && bytesEqual(l.control.address, a.address);
 }

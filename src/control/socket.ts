@@ -4,6 +4,14 @@
  * each datagram (IPV6_PKTINFO), member of ff02::1 on each mesh interface.
  * It lives in the native addon like the tunnel sockets; it uses its own small
  * slab (a datagram over 512 bytes is truncated by the kernel and dropped).
+ *
+ * Reads are coalesced when messages come fast: a read that drained the socket
+ * less than `coalesceMs` after the previous one stops polling for `coalesceMs`,
+ * and what arrived meanwhile is read in one batch when it resumes (then it
+ * pauses again, until a pause ends with nothing queued). A lone message is read
+ * at once; a hub with many neighbours wakes about 1000 / coalesceMs times a
+ * second for their hellos and confirms instead of once per message. A full
+ * batch never pauses: a flood is read as fast as before.
  */
 import { type ScroogeError } from '../../base/errors.js';
 import { DataplaneError } from '../../dataplane/errors.js';
@@ -21,6 +29,15 @@ export interface Received {
   from: SockAddr;
 }
 
+export interface ControlHandlers {
+  /** One datagram (its bytes are valid only during the call). */
+  datagram: (d: Received) => void;
+  /** After each batch of datagrams. */
+  batchEnd: () => void;
+  /** The socket failed for good. */
+  failure: (e: ScroogeError) => void;
+}
+
 export class ControlSocket {
   readonly port: number;
   private readonly fd: number;
@@ -32,8 +49,18 @@ export class ControlSocket {
   private closed = false;
   sendErrors = 0;
   lastSendError = '';
+  /** Pauses taken to coalesce reads (see above). */
+  coalescedPauses = 0;
+  private lastReadMs = Number.NEGATIVE_INFINITY;
+  private resumed = false;
+  private resumeTimer: NodeJS.Timeout | undefined;
 
-  constructor(port: number, onDatagram: (d: Received) => void, onFailure: (e: ScroogeError) => void) {
+  /** coalesceMs: 0 reads every message at once. */
+  constructor(
+    port: number,
+    private readonly on: ControlHandlers,
+    private readonly coalesceMs = 0,
+  ) {
     const n = native();
     let s: { fd: number; port: number };
     try {
@@ -69,7 +96,7 @@ export class ControlSocket {
       },
       (count) => {
         if (count < 0) {
-          onFailure(new DataplaneError('ERR_SOCKET', `control socket failed (${n.errnoName(count)})`));
+          this.on.failure(new DataplaneError('ERR_SOCKET', `control socket failed (${n.errnoName(count)})`));
           return;
         }
         for (let i = 0; i < count; i++) {
@@ -79,11 +106,41 @@ export class ControlSocket {
           const slot = this.meta[i * 4 + 3] as number;
           const from = decodeSockaddr(this.addrs, slot * n.ADDR_STRIDE);
           if (!from || len > PROTOCOL.maxControlMessageBytes) continue;
-          onDatagram({ bytes: this.slab.subarray(off, off + len), ifindex, from });
+          this.on.datagram({ bytes: this.slab.subarray(off, off + len), ifindex, from });
         }
+        this.on.batchEnd();
+        if (count < BATCH) this.drained();
       },
     );
     this.handle.start();
+  }
+
+  /** A read emptied the socket: pause if it came soon after the last one (or ended a pause). */
+  private drained(): void {
+    if (this.coalesceMs <= 0 || this.closed) return;
+    const now = performance.now();
+    const soon = this.resumed || now - this.lastReadMs < this.coalesceMs;
+    this.lastReadMs = now;
+    this.resumed = false;
+    if (!soon) return;
+    this.coalescedPauses++;
+    this.handle.stop();
+    this.resumeTimer = setTimeout(() => this.resume(), this.coalesceMs);
+  }
+
+  /** Ends a pause: polls again and reads what waited now, in this wake-up (then pauses again if anything did). */
+  private resume(): void {
+    this.resumeTimer = undefined;
+    if (this.closed) return;
+    this.handle.start();
+    this.resumed = true;
+    this.handle.pollNow();
+    this.resumed = false;
+  }
+
+  /** Reading is paused to coalesce (see above). */
+  get paused(): boolean {
+    return this.resumeTimer !== undefined;
   }
 
   /** Joins (or leaves) ff02::1 on an interface. */
@@ -113,6 +170,7 @@ export class ControlSocket {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.resumeTimer);
     this.handle.close();
   }
 }
