@@ -452,6 +452,16 @@ export class TunnelCore {
     }
   }
 
+  /** A keepalive would fall due within `horizonMs` (a usable session, nothing sent for KEEPALIVE_AFTER_MS − horizonMs). */
+  keepaliveDueWithin(nowMs: number, horizonMs: number): boolean {
+    const cur = this.current;
+    return (
+      cur !== undefined &&
+      nowMs - cur.createdMs < REJECT_AFTER_MS &&
+      nowMs - this.lastSendMs >= KEEPALIVE_AFTER_MS - horizonMs
+    );
+  }
+
   /** Polled by the shell's tick: expires old sessions and reports what is due. */
   tick(nowMs: number): TickResult {
     if (this.previous && nowMs - this.previous.createdMs >= REJECT_AFTER_MS) this.previous = undefined;

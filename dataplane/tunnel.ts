@@ -302,6 +302,17 @@ export class Tunnel implements SessionReceiver {
     return r;
   }
 
+  /**
+   * Sends the keepalive now if it would fall due within `horizonMs` anyway: called while the peer is
+   * known to be awake (its hello just arrived), so the keepalive reaches it in that wake-up instead
+   * of waking it (and us) on its own later.
+   */
+  keepaliveEarly(horizonMs: number, nowMs = this.dp.now()): boolean {
+    if (this.closed || !this.peerBytes || !this.core.keepaliveDueWithin(nowMs, horizonMs)) return false;
+    this.sendKeepalive(nowMs);
+    return true;
+  }
+
   sendKeepalive(nowMs = this.dp.now()): void {
     if (!this.peerBytes) return;
     const n = this.core.seal(this.keepaliveBuf, 0, 0, nowMs);

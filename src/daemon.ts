@@ -16,7 +16,7 @@
  * never throws (it drops and counts); the shell logs, and an action that
  * fails anyway is logged and contained (run()).
  */
-import { MTU } from '../base/constants.js';
+import { MTU, PROTOCOL } from '../base/constants.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type CryptoBackend, type Identity, selectBackend } from '../crypto/index.js';
@@ -277,6 +277,14 @@ export class Daemon {
       return;
     }
     this.run(this.core.onDatagram(r.bytes, { iface: info.name, addr: r.from }, performance.now()));
+    const heard = this.core.heardHello;
+    if (heard !== undefined) {
+      // its next hello comes within the interval + jitter: a keepalive due before then goes now, with
+      // the confirm, while it is awake (a hub's neighbours' keepalives then arrive with their confirms
+      // of its own hello round instead of waking it one by one)
+      const horizon = this.cfg.helloIntervalMs * (1 + PROTOCOL.helloJitter);
+      if (this.tunnels.get(heard)?.tunnel.keepaliveEarly(horizon)) this.core.counters.keepalivesWithHello++;
+    }
   }
 
   /** After a batch of control datagrams: a neighbour found or a negotiation started may make the next tick due sooner. */

@@ -32,6 +32,29 @@ test('two nodes discover each other and reach up with one shared session, crossi
   t.is(b.tunnels.size, 1);
 });
 
+test('heardHello names the link of an accepted hello, and nothing for other messages or drops', (t) => {
+  const sim = new ControlSim(11);
+  const a = sim.add('a', 1, { eth0: ll(1) });
+  const b = sim.add('b', 2, { eth0: ll(2) });
+  const heard: Array<string | undefined> = [];
+  const receive = a.core.onDatagram.bind(a.core);
+  a.core.onDatagram = (bytes, from, now) => {
+    const out = receive(bytes, from, now);
+    heard.push(a.core.heardHello);
+    return out;
+  };
+  a.start(0);
+  b.start(0);
+  sim.until(() => bothUp(a, b), 5000);
+  sim.run(12_000);
+  const link = a.linkTo(b, 'eth0');
+  t.true(heard.filter((h) => h === link).length >= 2, "b's hellos");
+  t.true(heard.includes(undefined), 'confirms and tunnel messages name none');
+  t.true(heard.every((h) => h === undefined || h === link));
+  t.is(a.core.onDatagram(new Uint8Array([1, 2, 3]), { iface: 'eth0', addr: ll(2) }, 12_001).length, 0);
+  t.is(a.core.heardHello, undefined, 'a dropped datagram names none');
+});
+
 test('three nodes on one link: a full mesh of three tunnels', (t) => {
   const sim = new ControlSim(2);
   const n = [sim.add('a', 1, { br: ll(1) }), sim.add('b', 2, { br: ll(2) }), sim.add('c', 3, { br: ll(3) })];

@@ -246,6 +246,10 @@ test('timers: keepalive after 10 s idle, rekey due at 120 s, dead after 30 s sil
   t.false(A.tick(0).keepalive, 'the probe was a send');
   t.false(A.tick(KEEPALIVE_AFTER_MS - 1).keepalive);
   t.true(A.tick(KEEPALIVE_AFTER_MS).keepalive);
+  // due within a horizon: what the shell sends early while the peer is awake (its hello just came)
+  t.false(A.keepaliveDueWithin(KEEPALIVE_AFTER_MS - 6001, 6000));
+  t.true(A.keepaliveDueWithin(KEEPALIVE_AFTER_MS - 6000, 6000));
+  t.false(new TunnelCore(backend).keepaliveDueWithin(KEEPALIVE_AFTER_MS, 6000), 'no session, no keepalive');
   t.false(A.tick(DEAD_AFTER_MS - 1).dead);
   t.true(A.tick(DEAD_AFTER_MS).dead, 'nothing authenticated for 30 s');
   t.false(A.tick(REKEY_AFTER_MS).rekeyDue, "age is the control core's business");
@@ -255,6 +259,7 @@ test('timers: keepalive after 10 s idle, rekey due at 120 s, dead after 30 s sil
   t.truthy(sealTo(A, new Uint8Array(1), REJECT_AFTER_MS - 1));
   t.is(sealTo(A, new Uint8Array(1), REJECT_AFTER_MS), undefined);
   t.true(A.tick(REJECT_AFTER_MS).noSession);
+  t.false(A.keepaliveDueWithin(REJECT_AFTER_MS, 6000), 'nor on a session past its age');
 });
 
 test('a session id collision is refused', (t) => {

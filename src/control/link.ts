@@ -122,6 +122,8 @@ export class ControlCounters {
   /** Links whose tunnel setup failed deviceMaxAttempts times in a row (not retried until they come back). */
   setupGivenUp = 0;
   txMessages = 0;
+  /** Keepalives the shell sent early, with a neighbour's hello (they would have fallen due before its next). */
+  keepalivesWithHello = 0;
   handshakes = 0;
   decodeErrors: Record<string, number> = {};
 }
