@@ -277,14 +277,17 @@ export class Daemon {
       return;
     }
     this.run(this.core.onDatagram(r.bytes, { iface: info.name, addr: r.from }, performance.now()));
-    const heard = this.core.heardHello;
-    if (heard !== undefined) {
-      // its next hello comes within the interval + jitter: a keepalive due before then goes now, with
-      // the confirm, while it is awake (a hub's neighbours' keepalives then arrive with their confirms
-      // of its own hello round instead of waking it one by one)
-      const horizon = this.cfg.helloIntervalMs * (1 + PROTOCOL.helloJitter);
-      if (this.tunnels.get(heard)?.tunnel.keepaliveEarly(horizon)) this.core.counters.keepalivesWithHello++;
-    }
+  }
+
+  /**
+   * A neighbour's hello was accepted and confirmed: it is awake now, and its next hello comes within
+   * the interval + jitter. A keepalive due before then goes now, with the confirm (a hub's
+   * neighbours' keepalives then arrive with their confirms of its own hello round instead of waking
+   * it one by one). After one, the next is not due for 10 s − that horizon: at most one per hello.
+   */
+  private keepaliveWithHello(link: string): void {
+    const horizon = this.cfg.helloIntervalMs * (1 + PROTOCOL.helloJitter);
+    if (this.tunnels.get(link)?.tunnel.keepaliveEarly(horizon)) this.core.counters.keepalivesWithHello++;
   }
 
   /** After a batch of control datagrams: a neighbour found or a negotiation started may make the next tick due sooner. */
@@ -311,7 +314,9 @@ export class Daemon {
   private runOne(a: Action): void {
     switch (a.kind) {
       case 'send':
-        return this.sender.send(a.iface, a.to, a.message);
+        this.sender.send(a.iface, a.to, a.message);
+        if (a.message.type === 'scrooge_hello_confirm' && a.link !== undefined) this.keepaliveWithHello(a.link);
+        return;
       case 'ensureTunnel':
         return this.tunnels.ensure(a.link, a.peer, a.iface, a.family, this.watcher.get(a.iface)?.mtu);
       case 'install': {

@@ -183,16 +183,8 @@ export class ControlCore {
 
   // --- receive ----------------------------------------------------------------------------
 
-  /**
-   * The link whose neighbour's hello the last datagram was (undefined if it was anything else or
-   * was dropped): the neighbour is awake now, and the shell sends it a keepalive that would fall due
-   * before its next hello now rather than waking it (and us) for it later.
-   */
-  heardHello: string | undefined;
-
   /** One datagram from the control socket. Never throws. */
   onDatagram(bytes: Uint8Array, from: Source, nowMs: number): Action[] {
-    this.heardHello = undefined;
     return this.limitAmplification(this.receive(bytes, from, nowMs), nowMs);
   }
 
@@ -317,7 +309,6 @@ export class ControlCore {
       link.control = from.addr;
       link.awaitingNews = false;
       c.rxAccepted++;
-      if (msg.type === 'scrooge_hello') this.heardHello = key;
       switch (msg.type) {
         case 'scrooge_hello':
           out.push({

@@ -17,7 +17,11 @@ export type OutMessage =
   | { type: 'scrooge_tunnel' | 'scrooge_tunnel_confirm'; dstPK: Uint8Array; tunnelPK: Uint8Array; link: string };
 
 export type Action =
-  /** link: the link the message answers, if any (the amplification guard checks it first). */
+  /**
+   * link: the link the message answers, if any. The amplification guard checks it first; a hello's
+   * confirm names the link whose hello was just accepted (the shell sends that tunnel's keepalive
+   * with it if one would fall due before the neighbour's next hello).
+   */
   | { kind: 'send'; iface: string; to: SockAddr; message: OutMessage; link?: string }
   | { kind: 'ensureTunnel'; link: string; peer: Uint8Array; iface: string; family: 4 | 6 }
   | { kind: 'install'; link: string; keys: SessionKeys; role: 'initiator' | 'responder'; endpoint: SockAddr }
